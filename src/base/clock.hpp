@@ -1,0 +1,44 @@
+// Time is passed in: pure code takes a TimePoint argument, services take a Clock&.
+// Tests use FakeClock and never sleep to test expiry.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace sigil {
+
+using TimePoint = std::chrono::system_clock::time_point;
+using Seconds = std::chrono::seconds;
+
+// Whole seconds since the Unix epoch (JWT NumericDate, SQL columns).
+inline std::int64_t to_unix(TimePoint t) {
+  return std::chrono::duration_cast<Seconds>(t.time_since_epoch()).count();
+}
+inline TimePoint from_unix(std::int64_t s) { return TimePoint{Seconds{s}}; }
+
+// Thread-safe source of the current time.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual TimePoint now() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  TimePoint now() const override { return std::chrono::system_clock::now(); }
+};
+
+// A clock that moves only when told to. Thread-safe.
+class FakeClock final : public Clock {
+ public:
+  explicit FakeClock(TimePoint start = from_unix(1'700'000'000)) : ticks_(start.time_since_epoch().count()) {}
+  TimePoint now() const override { return TimePoint{TimePoint::duration{ticks_.load()}}; }
+  void set(TimePoint t) { ticks_.store(t.time_since_epoch().count()); }
+  void advance(TimePoint::duration d) { ticks_.fetch_add(d.count()); }
+
+ private:
+  std::atomic<TimePoint::rep> ticks_;
+};
+
+}  // namespace sigil
