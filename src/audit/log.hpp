@@ -28,7 +28,10 @@ class Sink {
   Result<void> append_sync(Event event);
 };
 
-// The JSON line for an event (without "prev"/"hash"); exposed for tests.
+// The JSON line for an event (without "prev"/"hash"); exposed for tests. Members in this
+// order, empty ones left out: seq, time (RFC 3339 UTC, milliseconds), event, request_id,
+// traceparent, client_id, auth_method, audience (array), scope (space-separated), jti,
+// subject, source, decision ("allow", "deny", "error"; always present), reason.
 std::string to_json_line(const Event& event, std::uint64_t seq);
 
 struct ChainReport {
@@ -38,7 +41,21 @@ struct ChainReport {
   std::string problem;
 };
 
-// Reads an audit file and checks every record's hash and link.
+// The newest record of a chain: its seq and its "hash". Kept somewhere else than the log
+// (printed, stored in the database), it lets verify_chain() notice records removed from
+// the end, which the chain alone cannot show.
+struct ChainHead {
+  std::uint64_t seq = 0;  // 0: the empty log
+  std::string hash;       // hex
+};
+
+// Reads an audit file and checks every record's hash and link: seq counts up from 1, each
+// "prev" is the SHA-256 of the line before (64 zeros for the first), each "hash" matches
+// its record, and the file ends with a newline. Stops at the first bad line.
+// Errors: kNotFound when the file does not exist, kInternal when it cannot be read; a
+// damaged log is not an error but a report with intact == false.
 Result<ChainReport> verify_chain(const std::string& path);
+// The same, and the log must still hold `expected` (a head seen earlier) at its place.
+Result<ChainReport> verify_chain(const std::string& path, const ChainHead& expected);
 
 }  // namespace sigil::audit

@@ -1,0 +1,407 @@
+#include "store/sqlite/sqlite_store.hpp"
+
+#include <boost/json.hpp>
+
+#include "store/sqlite/database.hpp"
+#include "store/sqlite/migrations.hpp"
+
+namespace sigil::store::sqlite {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::size_t kDigestBytes = 32;
+
+Result<void> check_not_empty(std::string_view value, std::string_view what) {
+  if (value.empty())
+    return std::unexpected(Error::invalid_argument(std::string(what) + " is empty"));
+  return Ok();
+}
+
+Result<void> check_digest(std::string_view digest, std::string_view what) {
+  if (!digest.empty() && digest.size() != kDigestBytes) {
+    return std::unexpected(
+        Error::invalid_argument(std::string(what) + " must be a 32-byte SHA-256 digest"));
+  }
+  return Ok();
+}
+
+// Serialises and reads the result back: Boost.JSON writes invalid UTF-8 as is but refuses
+// to parse it, and a row that cannot be read later must not be written now.
+Result<std::string> checked_json(const json::value& value, std::string_view what) {
+  std::string text = json::serialize(value);
+  json::error_code ec;
+  json::parse(text, ec);
+  if (ec) {
+    return std::unexpected(
+        Error::invalid_argument(std::string(what) + " contains text that is not valid UTF-8"));
+  }
+  return text;
+}
+
+Result<std::string> list_to_json(const std::vector<std::string>& items, std::string_view what) {
+  json::array array;
+  array.reserve(items.size());
+  for (const auto& item : items) array.emplace_back(json::string_view(item));
+  return checked_json(array, what);
+}
+
+Result<std::string> map_to_json(const std::map<std::string, std::string>& items,
+                                std::string_view what) {
+  json::object object;
+  object.reserve(items.size());
+  for (const auto& [key, value] : items) object[key] = json::string_view(value);
+  return checked_json(object, what);
+}
+
+Error damaged(std::string_view column, std::string_view row_id) {
+  return Error::internal("sqlite: damaged row: column " + std::string(column) + " of " +
+                         std::string(row_id) + " does not hold the expected JSON");
+}
+
+Result<std::vector<std::string>> list_from_json(std::string_view text, std::string_view column,
+                                                std::string_view row_id) {
+  json::error_code ec;
+  json::value value = json::parse(text, ec);
+  if (ec || !value.is_array()) return std::unexpected(damaged(column, row_id));
+  std::vector<std::string> items;
+  items.reserve(value.get_array().size());
+  for (const json::value& item : value.get_array()) {
+    const json::string* s = item.if_string();
+    if (s == nullptr) return std::unexpected(damaged(column, row_id));
+    items.emplace_back(s->data(), s->size());
+  }
+  return items;
+}
+
+Result<std::map<std::string, std::string>> map_from_json(std::string_view text,
+                                                         std::string_view column,
+                                                         std::string_view row_id) {
+  json::error_code ec;
+  json::value value = json::parse(text, ec);
+  if (ec || !value.is_object()) return std::unexpected(damaged(column, row_id));
+  std::map<std::string, std::string> items;
+  for (const auto& member : value.get_object()) {
+    const json::string* s = member.value().if_string();
+    if (s == nullptr) return std::unexpected(damaged(column, row_id));
+    items.emplace(std::string(member.key()), std::string(s->data(), s->size()));
+  }
+  return items;
+}
+
+std::optional<std::int64_t> optional_unix(const std::optional<TimePoint>& t) {
+  if (!t) return std::nullopt;
+  return to_unix(*t);
+}
+
+std::optional<TimePoint> optional_time(std::optional<std::int64_t> s) {
+  if (!s) return std::nullopt;
+  return from_unix(*s);
+}
+
+// ---- clients ----
+
+constexpr std::string_view kClientColumns =
+    "id, name, attributes, allowed_scopes, allowed_audiences, auth_methods, status, "
+    "secret_digest, secret_expires_at, previous_secret_digest, previous_secret_expires_at, "
+    "created_at, updated_at";
+
+// Binds ?1..?13 in the order of kClientColumns, after validating the record.
+Result<void> bind_client(Statement& st, const oauth::Client& c) {
+  SIGIL_CHECK(check_not_empty(c.id, "client id"));
+  SIGIL_CHECK(check_digest(c.secret.sha256, "client secret digest"));
+  if (c.previous_secret) {
+    SIGIL_CHECK(check_digest(c.previous_secret->sha256, "previous client secret digest"));
+  }
+  SIGIL_TRY(attributes, map_to_json(c.attributes, "client attributes"));
+  SIGIL_TRY(scopes, list_to_json(c.allowed_scopes, "client scopes"));
+  SIGIL_TRY(audiences, list_to_json(c.allowed_audiences, "client audiences"));
+  SIGIL_TRY(methods, list_to_json(c.auth_methods, "client auth methods"));
+  st.bind_text(1, c.id);
+  st.bind_text(2, c.name);
+  st.bind_text(3, attributes);
+  st.bind_text(4, scopes);
+  st.bind_text(5, audiences);
+  st.bind_text(6, methods);
+  st.bind_text(7, c.status == oauth::ClientStatus::kDisabled ? "disabled" : "active");
+  st.bind_blob(8, c.secret.sha256);
+  st.bind(9, optional_unix(c.secret.expires_at));
+  if (c.previous_secret) {
+    st.bind_blob(10, c.previous_secret->sha256);
+    st.bind(11, optional_unix(c.previous_secret->expires_at));
+  } else {
+    st.bind_null(10);
+    st.bind_null(11);
+  }
+  st.bind(12, to_unix(c.created_at));
+  st.bind(13, to_unix(c.updated_at));
+  return Ok();
+}
+
+Result<oauth::Client> read_client(const Statement& st) {
+  oauth::Client c;
+  c.id = st.text(0);
+  const std::string row_id = "client " + c.id;
+  c.name = st.text(1);
+  SIGIL_TRY(attributes, map_from_json(st.text(2), "attributes", row_id));
+  c.attributes = std::move(attributes);
+  SIGIL_TRY(scopes, list_from_json(st.text(3), "allowed_scopes", row_id));
+  c.allowed_scopes = std::move(scopes);
+  SIGIL_TRY(audiences, list_from_json(st.text(4), "allowed_audiences", row_id));
+  c.allowed_audiences = std::move(audiences);
+  SIGIL_TRY(methods, list_from_json(st.text(5), "auth_methods", row_id));
+  c.auth_methods = std::move(methods);
+  const std::string status = st.text(6);
+  if (status == "active") {
+    c.status = oauth::ClientStatus::kActive;
+  } else if (status == "disabled") {
+    c.status = oauth::ClientStatus::kDisabled;
+  } else {
+    return std::unexpected(Error::internal("sqlite: damaged row: unknown status of " + row_id));
+  }
+  c.secret.sha256 = st.blob(7);
+  c.secret.expires_at = optional_time(st.optional_int64(8));
+  if (!st.is_null(9)) {
+    c.previous_secret = oauth::SecretDigest{st.blob(9), optional_time(st.optional_int64(10))};
+  }
+  c.created_at = from_unix(st.int64(11));
+  c.updated_at = from_unix(st.int64(12));
+  return c;
+}
+
+// ---- signing keys ----
+
+constexpr std::string_view kKeyColumns =
+    "kid, alg, sealed_private_key, public_jwk, created_at, activates_at, retires_at, expires_at";
+
+Result<void> bind_key(Statement& st, const oauth::SigningKeyRecord& k) {
+  SIGIL_CHECK(check_not_empty(k.kid, "signing key kid"));
+  SIGIL_CHECK(check_not_empty(k.alg, "signing key alg"));
+  st.bind_text(1, k.kid);
+  st.bind_text(2, k.alg);
+  st.bind_blob(3, k.sealed_private_key);
+  st.bind_text(4, k.public_jwk);
+  st.bind(5, to_unix(k.created_at));
+  st.bind(6, to_unix(k.activates_at));
+  st.bind(7, optional_unix(k.retires_at));
+  st.bind(8, optional_unix(k.expires_at));
+  return Ok();
+}
+
+oauth::SigningKeyRecord read_key(const Statement& st) {
+  oauth::SigningKeyRecord k;
+  k.kid = st.text(0);
+  k.alg = st.text(1);
+  k.sealed_private_key = st.blob(2);
+  k.public_jwk = st.text(3);
+  k.created_at = from_unix(st.int64(4));
+  k.activates_at = from_unix(st.int64(5));
+  k.retires_at = optional_time(st.optional_int64(6));
+  k.expires_at = optional_time(st.optional_int64(7));
+  return k;
+}
+
+std::string sql(std::string_view a, std::string_view b = {}, std::string_view c = {}) {
+  std::string out(a);
+  out += b;
+  out += c;
+  return out;
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(std::unique_ptr<Database> db) : db_(std::move(db)) {}
+SqliteStore::~SqliteStore() = default;
+
+Result<std::unique_ptr<SqliteStore>> SqliteStore::open(const std::string& path,
+                                                       SqliteOptions options) {
+  SIGIL_TRY(db, Database::open(path, options.busy_timeout));
+  {
+    // journal_mode answers with the mode in force: anything but "wal" (a file system
+    // without shared memory, say) is refused rather than silently run without it.
+    SIGIL_TRY(mode, db.prepare("PRAGMA journal_mode = WAL"));
+    SIGIL_TRY(row, mode.step());
+    if (!row || mode.text(0) != "wal") {
+      return std::unexpected(Error::internal("sqlite: cannot use WAL journal mode for " + path));
+    }
+  }
+  // FULL: see the header. secure_delete overwrites deleted content (old secret digests,
+  // sealed keys) instead of leaving it in free pages.
+  SIGIL_CHECK(
+      db.exec("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"));
+  SIGIL_CHECK(migrate(db, std::chrono::system_clock::now()));
+  return std::unique_ptr<SqliteStore>(new SqliteStore(std::make_unique<Database>(std::move(db))));
+}
+
+Result<void> SqliteStore::transaction(std::function<Result<void>()> body) {
+  std::lock_guard lock(mu_);
+  const bool outermost = transaction_depth_ == 0;
+  const std::string savepoint = "sigil_tx_" + std::to_string(transaction_depth_);
+  // IMMEDIATE: take the write lock now, so that a reader-turned-writer cannot deadlock
+  // with another process and fail half-way.
+  SIGIL_CHECK(db_->exec(outermost ? std::string("BEGIN IMMEDIATE") : "SAVEPOINT " + savepoint));
+  ++transaction_depth_;
+  Result<void> result = body ? body() : Ok();
+  --transaction_depth_;
+  if (result) {
+    auto committed = db_->exec(outermost ? std::string("COMMIT") : "RELEASE " + savepoint);
+    if (committed) return Ok();
+    result = std::unexpected(std::move(committed).error());
+  }
+  if (outermost) {
+    (void)db_->exec("ROLLBACK");
+  } else {
+    (void)db_->exec("ROLLBACK TO " + savepoint);
+    (void)db_->exec("RELEASE " + savepoint);
+  }
+  return result;
+}
+
+Result<void> SqliteStore::create_client(const oauth::Client& client) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("INSERT INTO clients (", kClientColumns,
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+                                 "?13)")));
+  SIGIL_CHECK(bind_client(st, client));
+  auto done = st.run();
+  if (!done && done.error().code == Code::kAlreadyExists) {
+    return std::unexpected(Error::already_exists("client " + client.id + " exists already"));
+  }
+  return done;
+}
+
+Result<oauth::Client> SqliteStore::get_client(std::string_view id) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("SELECT ", kClientColumns, " FROM clients WHERE id = ?1")));
+  st.bind_text(1, id);
+  SIGIL_TRY(row, st.step());
+  if (!row) return std::unexpected(Error::not_found("no client " + std::string(id)));
+  return read_client(st);
+}
+
+Result<std::vector<oauth::Client>> SqliteStore::list_clients() {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("SELECT ", kClientColumns, " FROM clients ORDER BY id")));
+  std::vector<oauth::Client> clients;
+  while (true) {
+    SIGIL_TRY(row, st.step());
+    if (!row) break;
+    SIGIL_TRY(client, read_client(st));
+    clients.push_back(std::move(client));
+  }
+  return clients;
+}
+
+Result<void> SqliteStore::update_client(const oauth::Client& client) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare("UPDATE clients SET name = ?2, attributes = ?3, allowed_scopes = ?4, "
+                             "allowed_audiences = ?5, auth_methods = ?6, status = ?7, "
+                             "secret_digest = ?8, secret_expires_at = ?9, "
+                             "previous_secret_digest = ?10, previous_secret_expires_at = ?11, "
+                             "created_at = ?12, updated_at = ?13 WHERE id = ?1"));
+  SIGIL_CHECK(bind_client(st, client));
+  SIGIL_CHECK(st.run());
+  if (db_->changes() == 0) return std::unexpected(Error::not_found("no client " + client.id));
+  return Ok();
+}
+
+Result<void> SqliteStore::create_signing_key(const oauth::SigningKeyRecord& key) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("INSERT INTO signing_keys (", kKeyColumns,
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")));
+  SIGIL_CHECK(bind_key(st, key));
+  auto done = st.run();
+  if (!done && done.error().code == Code::kAlreadyExists) {
+    return std::unexpected(Error::already_exists("signing key " + key.kid + " exists already"));
+  }
+  return done;
+}
+
+Result<std::vector<oauth::SigningKeyRecord>> SqliteStore::list_signing_keys() {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(
+                    sql("SELECT ", kKeyColumns, " FROM signing_keys ORDER BY activates_at, kid")));
+  std::vector<oauth::SigningKeyRecord> keys;
+  while (true) {
+    SIGIL_TRY(row, st.step());
+    if (!row) break;
+    keys.push_back(read_key(st));
+  }
+  return keys;
+}
+
+Result<void> SqliteStore::update_signing_key(const oauth::SigningKeyRecord& key) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare("UPDATE signing_keys SET alg = ?2, sealed_private_key = ?3, "
+                             "public_jwk = ?4, created_at = ?5, activates_at = ?6, "
+                             "retires_at = ?7, expires_at = ?8 WHERE kid = ?1"));
+  SIGIL_CHECK(bind_key(st, key));
+  SIGIL_CHECK(st.run());
+  if (db_->changes() == 0) return std::unexpected(Error::not_found("no signing key " + key.kid));
+  return Ok();
+}
+
+Result<void> SqliteStore::delete_signing_key(std::string_view kid) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare("DELETE FROM signing_keys WHERE kid = ?1"));
+  st.bind_text(1, kid);
+  SIGIL_CHECK(st.run());
+  if (db_->changes() == 0) {
+    return std::unexpected(Error::not_found("no signing key " + std::string(kid)));
+  }
+  return Ok();
+}
+
+Result<void> SqliteStore::revoke_token(const oauth::RevokedToken& token) {
+  SIGIL_CHECK(check_not_empty(token.jti, "jti"));
+  std::lock_guard lock(mu_);
+  // A second revocation never shortens the first: the entry must outlive the token.
+  SIGIL_TRY(st, db_->prepare("INSERT INTO revoked_tokens (jti, expires_at) VALUES (?1, ?2) "
+                             "ON CONFLICT (jti) DO UPDATE SET "
+                             "expires_at = max(expires_at, excluded.expires_at)"));
+  st.bind_text(1, token.jti);
+  st.bind(2, to_unix(token.expires_at));
+  return st.run();
+}
+
+Result<std::vector<oauth::RevokedToken>> SqliteStore::list_revoked_tokens(TimePoint now) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare("SELECT jti, expires_at FROM revoked_tokens WHERE expires_at > ?1 "
+                             "ORDER BY expires_at, jti"));
+  st.bind(1, to_unix(now));
+  std::vector<oauth::RevokedToken> tokens;
+  while (true) {
+    SIGIL_TRY(row, st.step());
+    if (!row) break;
+    tokens.push_back(oauth::RevokedToken{st.text(0), from_unix(st.int64(1))});
+  }
+  return tokens;
+}
+
+Result<void> SqliteStore::purge_revoked_tokens(TimePoint expired_before) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare("DELETE FROM revoked_tokens WHERE expires_at < ?1"));
+  st.bind(1, to_unix(expired_before));
+  return st.run();
+}
+
+Result<std::optional<std::string>> SqliteStore::get_setting(std::string_view name) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare("SELECT value FROM settings WHERE name = ?1"));
+  st.bind_text(1, name);
+  SIGIL_TRY(row, st.step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(st.text(0));
+}
+
+Result<void> SqliteStore::put_setting(std::string_view name, std::string_view value) {
+  SIGIL_CHECK(check_not_empty(name, "setting name"));
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare("INSERT INTO settings (name, value) VALUES (?1, ?2) "
+                             "ON CONFLICT (name) DO UPDATE SET value = excluded.value"));
+  st.bind_text(1, name);
+  st.bind_text(2, value);
+  return st.run();
+}
+
+}  // namespace sigil::store::sqlite

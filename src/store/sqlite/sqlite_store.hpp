@@ -1,0 +1,92 @@
+// The embedded storage backend: every port of oauth/ports.hpp over one SQLite file.
+//
+//   SIGIL_TRY(store, store::sqlite::SqliteStore::open(data_dir + "/sigil.db"));
+//   SIGIL_CHECK(store->create_client(client));
+//   SIGIL_CHECK(store->transaction([&]() -> Result<void> { ...several writes...; return Ok(); }));
+//
+// Durability: WAL journal with synchronous=FULL, so a method that returned has its change
+// on disk (fsync of the WAL on every commit). NORMAL would be faster but may lose the
+// last commits on power failure, and these are security records (a revocation, a disabled
+// client, a rotated key must not come back).
+//
+// Thread safety: all methods may be called from any thread. One connection serves them
+// all, guarded by a mutex; callers are expected to cache reads in memory.
+//
+// Times are stored as whole unix seconds: sub-second parts are dropped (toward the epoch).
+//
+// Errors (besides those listed in oauth/ports.hpp):
+//   kInvalidArgument    an empty id/kid/jti/setting name, or a secret digest that is
+//                       neither empty nor 32 bytes
+//   kUnavailable        the database is locked by another process beyond the busy timeout
+//   kFailedPrecondition (open) the file was written by a newer sigil
+//   kInternal           any other SQLite failure (message from SQLite) or a damaged row
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "base/error.hpp"
+#include "oauth/ports.hpp"
+
+namespace sigil::store::sqlite {
+
+class Database;
+
+struct SqliteOptions {
+  // How long a statement waits for a lock held by another connection or process before
+  // failing with kUnavailable.
+  std::chrono::milliseconds busy_timeout{5000};
+};
+
+class SqliteStore final : public oauth::ClientStore,
+                          public oauth::SigningKeyStore,
+                          public oauth::RevocationStore,
+                          public oauth::SettingStore {
+ public:
+  // Opens the database at `path`, creating it (mode 0600) if missing, and migrates its
+  // schema to the newest version.
+  static Result<std::unique_ptr<SqliteStore>> open(const std::string& path,
+                                                   SqliteOptions options = {});
+  ~SqliteStore() override;
+  SqliteStore(const SqliteStore&) = delete;
+  SqliteStore& operator=(const SqliteStore&) = delete;
+
+  // Runs `body` atomically: every store call it makes commits together when it returns
+  // Ok(), and none does when it returns an error (which transaction() then returns).
+  // Other threads' calls wait until it finishes. May be nested (savepoints).
+  Result<void> transaction(std::function<Result<void>()> body);
+
+  // ClientStore
+  Result<void> create_client(const oauth::Client& client) override;
+  Result<oauth::Client> get_client(std::string_view id) override;
+  Result<std::vector<oauth::Client>> list_clients() override;
+  Result<void> update_client(const oauth::Client& client) override;
+
+  // SigningKeyStore
+  Result<void> create_signing_key(const oauth::SigningKeyRecord& key) override;
+  Result<std::vector<oauth::SigningKeyRecord>> list_signing_keys() override;
+  Result<void> update_signing_key(const oauth::SigningKeyRecord& key) override;
+  Result<void> delete_signing_key(std::string_view kid) override;
+
+  // RevocationStore. Revoking a jti again keeps the later of the two expiries.
+  Result<void> revoke_token(const oauth::RevokedToken& token) override;
+  Result<std::vector<oauth::RevokedToken>> list_revoked_tokens(TimePoint now) override;
+  Result<void> purge_revoked_tokens(TimePoint expired_before) override;
+
+  // SettingStore
+  Result<std::optional<std::string>> get_setting(std::string_view name) override;
+  Result<void> put_setting(std::string_view name, std::string_view value) override;
+
+ private:
+  explicit SqliteStore(std::unique_ptr<Database> db);
+
+  // Recursive so that a transaction body can call the public methods.
+  std::recursive_mutex mu_;
+  std::unique_ptr<Database> db_;  // guarded by mu_
+  int transaction_depth_ = 0;     // guarded by mu_
+};
+
+}  // namespace sigil::store::sqlite
