@@ -1,0 +1,130 @@
+// The registry of clients: registration, status (the kill switch), secret rotation and
+// client authentication (RFC 6749 §2.3.1, client_secret_basic / client_secret_post).
+//
+// All clients are cached in memory, loaded by load() and updated by every change made
+// through the registry; authenticate() and is_active() read only the cache (one SHA-256
+// and a map lookup). A change made to the store behind the registry's back is seen after
+// reload().
+//
+// Thread safety: every method is thread-safe. Readers share a lock and never wait for one
+// another; writers are serialised and hold the exclusive lock only to swap a cache entry.
+//
+//   auto registry = ClientRegistry::load(store);
+//   auto created = (*registry)->create({.name = "billing", .allowed_scopes = {"read"},
+//                                       .allowed_audiences = {"https://api"}}, now);
+//   // created->secret is shown once; only its SHA-256 is stored.
+//   auto who = (*registry)->authenticate(id, secret, kClientSecretBasic, now);
+#pragma once
+
+#include <expected>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "base/error.hpp"
+#include "base/secrets.hpp"
+#include "oauth/model.hpp"
+#include "oauth/oauth_error.hpp"
+#include "oauth/ports.hpp"
+
+namespace sigil::oauth {
+
+inline constexpr std::string_view kClientSecretBasic = "client_secret_basic";
+inline constexpr std::string_view kClientSecretPost = "client_secret_post";
+
+struct NewClient {
+  std::optional<std::string> id;  // generated ("cl_" + 16 base32 characters) when absent
+  std::string name;               // defaults to the id
+  std::map<std::string, std::string> attributes;
+  std::vector<std::string> allowed_scopes;     // RFC 6749 §3.3 scope tokens
+  std::vector<std::string> allowed_audiences;  // see is_valid_audience()
+  std::vector<std::string> auth_methods;       // defaults to both client_secret_* methods
+};
+
+struct CreatedClient {
+  Client client;
+  SecretString secret;  // the only copy of the secret: show it once
+};
+
+// A client whose credentials were checked. Only ClientRegistry::authenticate() makes one,
+// so a function taking an AuthenticatedClient cannot be reached without authentication.
+// Holds a snapshot of the client as it was when authenticated.
+class AuthenticatedClient {
+ public:
+  const Client& client() const { return *client_; }
+  const std::string& id() const { return client_->id; }
+  const std::string& auth_method() const { return auth_method_; }
+
+ private:
+  friend class ClientRegistry;
+  AuthenticatedClient(std::shared_ptr<const Client> client, std::string auth_method)
+      : client_(std::move(client)), auth_method_(std::move(auth_method)) {}
+  std::shared_ptr<const Client> client_;
+  std::string auth_method_;
+};
+
+class ClientRegistry {
+ public:
+  // Reads every client from the store. The store must outlive the registry.
+  static Result<std::unique_ptr<ClientRegistry>> load(ClientStore& store);
+
+  // Registers a client with a new 256-bit secret.
+  // kInvalidArgument: bad id, name, attribute, scope, audience or auth method;
+  // kAlreadyExists: the id is taken; store errors as they come.
+  Result<CreatedClient> create(NewClient request, TimePoint now);
+
+  // From the cache. kNotFound when unknown.
+  Result<Client> get(std::string_view id) const;
+  // From the cache, ordered by id.
+  std::vector<Client> list() const;
+
+  // Enables or disables a client. Disabling takes effect at once for new tokens, for
+  // authentication, and (through is_active) for introspection of tokens already issued.
+  Result<Client> set_status(std::string_view id, ClientStatus status, TimePoint now);
+
+  // Replaces the secret. The old secret stays valid until now + overlap (overlap 0: it
+  // stops at once); a secret rotated out earlier is forgotten. kInvalidArgument for a
+  // negative overlap, kNotFound for an unknown id.
+  Result<SecretString> rotate_secret(std::string_view id, Seconds overlap, TimePoint now);
+
+  // Checks a client's credentials. Every failure is invalid_client with the same
+  // description; `reason` tells them apart for the audit: "unknown_client", "bad_secret",
+  // "expired_secret" (a rotated-out secret after its overlap), "client_disabled",
+  // "auth_method_not_allowed".
+  std::expected<AuthenticatedClient, Denial> authenticate(std::string_view client_id,
+                                                          std::string_view secret,
+                                                          std::string_view method,
+                                                          TimePoint now) const;
+
+  // True when the client exists and is enabled.
+  bool is_active(std::string_view client_id) const;
+
+  // Re-reads every client from the store.
+  Result<void> reload();
+
+  ClientRegistry(const ClientRegistry&) = delete;
+  ClientRegistry& operator=(const ClientRegistry&) = delete;
+
+ private:
+  using ClientMap = std::map<std::string, std::shared_ptr<const Client>, std::less<>>;
+
+  explicit ClientRegistry(ClientStore& store) : store_(store) {}
+  std::shared_ptr<const Client> find(std::string_view id) const;
+  void put(Client client);
+
+  ClientStore& store_;
+
+  // Serialises changes (read from the cache, write to the store, update the cache).
+  std::mutex write_mu_;
+
+  mutable std::shared_mutex cache_mu_;
+  ClientMap clients_;  // guarded by cache_mu_
+};
+
+}  // namespace sigil::oauth

@@ -1,0 +1,63 @@
+// The grant handler interface the token endpoint dispatches to, and the form parameters
+// it hands them. Grants run in two phases: validate() decides what the client may have
+// (no side effects); the endpoint then issues the token.
+#pragma once
+
+#include <expected>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "oauth/access_token.hpp"
+#include "oauth/client_registry.hpp"
+#include "oauth/oauth_error.hpp"
+#include "oauth/settings.hpp"
+
+namespace sigil::oauth {
+
+// The form body of a token request (RFC 6749 §3.2), names as sent, in order.
+// RFC 6749 §3.1: "Parameters sent without a value MUST be treated as if they were
+// omitted from the request." Empty values are dropped on construction.
+class FormParams {
+ public:
+  explicit FormParams(const std::vector<std::pair<std::string, std::string>>& params);
+
+  // The value of a parameter that may appear once, or nullopt when absent. Call
+  // first_repeated() first: this returns the first of several.
+  std::optional<std::string_view> get(std::string_view name) const;
+  // Every value of a parameter that may repeat (resource, audience), in order.
+  std::vector<std::string_view> all(std::string_view name) const;
+  // The first parameter that appears more than once and is not in `may_repeat`.
+  std::optional<std::string_view> first_repeated(
+      const std::vector<std::string_view>& may_repeat) const;
+
+ private:
+  std::vector<std::pair<std::string_view, std::string_view>> params_;
+};
+
+// What the client asked for, kept for the audit record whatever the outcome.
+struct GrantRequest {
+  std::vector<std::string> scopes;
+  std::vector<std::string> audience;
+};
+
+class GrantHandler {
+ public:
+  virtual ~GrantHandler() = default;
+  // The grant_type value this handler serves.
+  virtual std::string_view grant_type() const = 0;
+  // Parameters (besides resource/audience) that may appear more than once.
+  virtual std::vector<std::string_view> repeatable_params() const = 0;
+  // Decides what `client` gets, or why not. Fills `requested` as far as it parsed.
+  virtual std::expected<Grant, Denial> validate(const FormParams& params,
+                                                const AuthenticatedClient& client,
+                                                GrantRequest& requested) const = 0;
+};
+
+// RFC 6749 §4.4 (grant_client_credentials.cpp).
+std::unique_ptr<GrantHandler> make_client_credentials_grant();
+
+}  // namespace sigil::oauth

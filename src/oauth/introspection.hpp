@@ -1,0 +1,61 @@
+// Token introspection (RFC 7662) for our access tokens.
+//
+// Any authenticated client may introspect: our tokens are JWTs any holder of the JWKS can
+// verify, so introspection reveals nothing beyond them except whether a token was revoked
+// or its client disabled.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "oauth/client_registry.hpp"
+#include "oauth/key_ring.hpp"
+#include "oauth/revocation.hpp"
+
+namespace sigil::oauth {
+
+struct IntrospectedClaims {
+  std::string scope;
+  std::string client_id;
+  std::string sub;
+  std::vector<std::string> aud;
+  std::string iss;
+  std::int64_t exp = 0;
+  std::int64_t iat = 0;
+  std::int64_t nbf = 0;
+  std::string jti;
+  std::string token_type = "Bearer";
+};
+
+struct IntrospectionResult {
+  bool active = false;
+  IntrospectedClaims claims;  // meaningful when active
+  // Why inactive, for the audit (never sent): a jose::Reason name ("expired",
+  // "bad_signature", "unknown_key", "malformed", "wrong_issuer", ...), "revoked",
+  // "client_disabled" or "missing_claim".
+  std::string reason_if_inactive;
+};
+
+class Introspection {
+ public:
+  // All three must outlive this.
+  Introspection(const KeyRing& keys, const RevocationList& revoked, const ClientRegistry& clients)
+      : keys_(keys), revoked_(revoked), clients_(clients) {}
+
+  // Thread-safe.
+  IntrospectionResult introspect(std::string_view token, const AuthenticatedClient& caller,
+                                 TimePoint now) const;
+
+ private:
+  const KeyRing& keys_;
+  const RevocationList& revoked_;
+  const ClientRegistry& clients_;
+};
+
+// RFC 7662 §2.2 response body. Inactive: {"active":false} and nothing else.
+std::string to_json(const IntrospectionResult& result);
+
+}  // namespace sigil::oauth

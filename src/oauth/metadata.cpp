@@ -1,0 +1,49 @@
+#include "oauth/metadata.hpp"
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+
+#include <initializer_list>
+
+namespace sigil::oauth {
+
+namespace {
+
+boost::json::array strings(std::initializer_list<std::string_view> values) {
+  boost::json::array out;
+  for (auto v : values) out.emplace_back(v);
+  return out;
+}
+
+}  // namespace
+
+std::string authorization_server_metadata(std::string_view issuer,
+                                          const std::vector<jose::Algorithm>& signing_algs) {
+  const std::string base(issuer);
+  boost::json::array algs;
+  for (auto alg : signing_algs) algs.emplace_back(jose::to_string(alg));
+  const auto auth_methods = strings({"client_secret_basic", "client_secret_post"});
+
+  boost::json::object m;
+  m["issuer"] = base;
+  m["token_endpoint"] = base + "/oauth2/token";
+  m["jwks_uri"] = base + "/.well-known/jwks.json";
+  m["introspection_endpoint"] = base + "/oauth2/introspect";
+  m["revocation_endpoint"] = base + "/oauth2/revoke";
+  m["grant_types_supported"] = strings({"client_credentials"});
+  m["token_endpoint_auth_methods_supported"] = auth_methods;
+  m["introspection_endpoint_auth_methods_supported"] = auth_methods;
+  m["revocation_endpoint_auth_methods_supported"] = auth_methods;
+  // OpenID Connect Discovery 1.0 §3 makes response_types_supported,
+  // subject_types_supported and id_token_signing_alg_values_supported REQUIRED, and OIDC
+  // client libraries (openid-client) refuse a document without them. sigil has no
+  // authorization endpoint and issues no ID tokens; these values are the minimal truthful
+  // ones that satisfy the schema: no response types (there is no authorization endpoint).
+  m["response_types_supported"] = boost::json::array();
+  m["subject_types_supported"] = strings({"public"});
+  m["id_token_signing_alg_values_supported"] = algs;
+  return boost::json::serialize(m);
+}
+
+}  // namespace sigil::oauth

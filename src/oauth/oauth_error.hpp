@@ -1,0 +1,30 @@
+// OAuth error values (RFC 6749 §5.2, RFC 8707 §2) and the denial the use cases return.
+// The use cases decide; the HTTP edge maps a Denial to a status and a JSON body.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace sigil::oauth {
+
+enum class OAuthError {
+  kInvalidRequest,        // malformed request: missing/repeated parameter, two auth methods
+  kInvalidClient,         // client authentication failed (401 when Basic was tried)
+  kInvalidGrant,          // the grant itself is invalid (not used by client_credentials)
+  kUnauthorizedClient,    // the client may not use this grant type
+  kUnsupportedGrantType,  // grant_type unknown to this server
+  kInvalidScope,          // scope malformed or beyond what the client may have
+  kInvalidTarget,         // resource/audience malformed, not allowed, or missing (RFC 8707)
+  kServerError,           // the server failed (storage, signing); nothing the client did
+};
+
+// The RFC's "error" value, e.g. "invalid_client".
+std::string_view to_string(OAuthError error);
+
+struct Denial {
+  OAuthError error = OAuthError::kServerError;
+  std::string description;  // safe to show the client ("error_description")
+  std::string reason;       // short machine reason for audit and metrics, e.g. "bad_secret"
+};
+
+}  // namespace sigil::oauth
