@@ -1,0 +1,105 @@
+// The HTTP/1.1 server: a listener and one session per connection (plain TCP or TLS),
+// on Boost.Beast. This header does not include Beast or Asio.
+//
+//   http::ServerOptions options;
+//   options.port = 0;
+//   http::Server server(options, [](http::Request&& req, http::Responder respond) {
+//     respond(http::Response::json(200, R"({"ok":true})"));
+//   });
+//   if (auto r = server.start(); !r) { /* log r.error().message */ }
+//   std::thread t([&] { server.run(); });
+//   ...
+//   server.stop();  // from any thread; run() returns once drained
+//   t.join();
+//
+// Each session owns the limits: a fresh parser per request with header and body limits,
+// a timeout on every read and write, one request at a time (a pipelined request is read
+// only after the previous response was written). Oversized headers are answered 431,
+// oversized bodies 413 and malformed requests 400, then the connection is closed. Every
+// response carries Content-Length (except 1xx/204/304), Server: sigil, X-Request-Id, and
+// Cache-Control: no-store unless the handler set Cache-Control.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "base/error.hpp"
+#include "http/message.hpp"
+#include "http/metrics.hpp"
+
+namespace sigil::http {
+
+struct Limits {
+  std::size_t max_header_bytes = 8 * 1024;
+  std::size_t max_body_bytes = 64 * 1024;
+  // How long a connection may wait for (and take to send) the next request's header.
+  std::chrono::seconds idle_timeout{30};
+  // How long reading a request body, or writing a response, may take.
+  std::chrono::seconds request_timeout{30};
+  std::size_t max_requests_per_connection = 0;  // 0: unlimited
+};
+
+// PEM files. TLS 1.2 and 1.3 only, forward-secret AEAD cipher suites only.
+struct TlsSettings {
+  std::string cert_chain_file;
+  std::string private_key_file;
+};
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";  // an IP address (v4 or v6), not a host name
+  std::uint16_t port = 8420;          // 0: any free port, see Server::port()
+  unsigned threads = 0;               // 0: one per hardware thread
+  Limits limits;
+  std::optional<TlsSettings> tls;
+  // How long stop() lets in-flight requests finish before abandoning them.
+  std::chrono::seconds drain_timeout{10};
+  // When set, the server records sigil_http_requests_total{route,method,status} and
+  // sigil_http_request_duration_seconds{route} here.
+  std::shared_ptr<MetricsRegistry> metrics;
+};
+
+namespace detail {
+struct ServerCore;
+}
+
+// Thread safety: start(), run() and stop_on_signals() are called by the owner, in that
+// order, from one thread; stop() and port() may be called from any thread. The handler
+// runs on the server's threads, concurrently for different connections.
+//
+// Lifetime: destroy the Server only after run() has returned (or was never called).
+// Responders still held elsewhere stay safe to call and to drop after that.
+class Server {
+ public:
+  Server(ServerOptions options, Handler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Loads the TLS certificate and key (kInvalidArgument when unusable), parses the
+  // address (kInvalidArgument), binds and listens (kUnavailable, e.g. port in use).
+  Result<void> start();
+
+  // The bound port, valid after start() succeeded (the chosen one when 0 was asked).
+  std::uint16_t port() const;
+
+  // Serves on `threads` threads (this one included) until stop() has drained. Returns at
+  // once if start() did not succeed. A Server runs once.
+  void run();
+
+  // Graceful: stops accepting, closes idle keep-alive connections, lets in-flight
+  // requests finish (their responses carry Connection: close) for up to drain_timeout,
+  // then makes run() return. Idempotent; callable before run().
+  void stop();
+
+  // Calls stop() on SIGINT or SIGTERM. Call after start() and before run().
+  void stop_on_signals();
+
+ private:
+  std::shared_ptr<detail::ServerCore> core_;
+};
+
+}  // namespace sigil::http

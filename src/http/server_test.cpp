@@ -1,0 +1,529 @@
+#include "http/server.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace sigil::http {
+namespace {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+namespace net = boost::asio;
+namespace ssl = boost::asio::ssl;
+using tcp = boost::asio::ip::tcp;
+using ClientResponse = bhttp::response<bhttp::string_body>;
+
+// Runs a Server on 127.0.0.1, port 0, on its own thread.
+class Running {
+ public:
+  Running(ServerOptions options, Handler handler) {
+    options.address = "127.0.0.1";
+    options.port = 0;
+    if (options.threads == 0) options.threads = 2;
+    server_ = std::make_unique<Server>(std::move(options), std::move(handler));
+    auto started = server_->start();
+    EXPECT_TRUE(started) << started.error().message;
+    thread_ = std::thread([this] { server_->run(); });
+  }
+  ~Running() {
+    server_->stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  Server& server() { return *server_; }
+  std::uint16_t port() const { return server_->port(); }
+  void join() { thread_.join(); }
+
+ private:
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+};
+
+// A blocking client connection with a receive timeout, so a broken server fails the test
+// instead of hanging it.
+class Client {
+ public:
+  explicit Client(std::uint16_t port) : socket_(ioc_) {
+    socket_.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
+    timeval tv{5, 0};
+    ::setsockopt(socket_.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  }
+
+  void send_raw(std::string_view bytes) {
+    net::write(socket_, net::buffer(bytes.data(), bytes.size()));
+  }
+
+  ClientResponse request(bhttp::verb method, std::string target, std::string body = {},
+                         std::vector<std::pair<std::string, std::string>> headers = {}) {
+    bhttp::request<bhttp::string_body> req(method, target, 11);
+    req.set(bhttp::field::host, "localhost");
+    for (auto& [n, v] : headers) req.set(n, v);
+    req.body() = std::move(body);
+    req.prepare_payload();
+    bhttp::write(socket_, req);
+    return read();
+  }
+
+  ClientResponse read() {
+    bhttp::response_parser<bhttp::string_body> parser;
+    parser.body_limit(1 << 20);
+    beast::error_code ec;
+    bhttp::read(socket_, buffer_, parser, ec);
+    last_error = ec;
+    return parser.release();
+  }
+
+  // True when the server closed the connection (EOF) without sending anything more.
+  bool closed_by_peer() {
+    char c;
+    beast::error_code ec;
+    std::size_t n = socket_.read_some(net::buffer(&c, 1), ec);
+    return n == 0 && ec == net::error::eof;
+  }
+
+  beast::error_code last_error;
+
+ private:
+  net::io_context ioc_;
+  tcp::socket socket_;
+  beast::flat_buffer buffer_;
+};
+
+Handler echo_handler() {
+  return [](Request&& req, Responder respond) {
+    Response r = Response::json(200, "{\"path\":\"" + req.path + "\"}");
+    r.route = "/echo";
+    r.headers.emplace_back("X-Query", req.query);
+    r.headers.emplace_back("X-Trace", std::string(req.header("TRACEPARENT").value_or("-")));
+    r.headers.emplace_back("X-Request-Id-Seen", req.request_id);
+    r.headers.emplace_back("X-Body", req.body);
+    r.headers.emplace_back("X-Tls", req.tls ? "yes" : "no");
+    r.headers.emplace_back("X-Remote", req.remote_address);
+    respond(std::move(r));
+  };
+}
+
+TEST(Server, KeepAliveServesSeveralRequestsOnOneConnection) {
+  Running running({}, echo_handler());
+  Client client(running.port());
+  for (int i = 0; i < 3; ++i) {
+    auto res = client.request(bhttp::verb::post, "/a/" + std::to_string(i) + "?x=1&y=2",
+                              "body" + std::to_string(i), {{"traceparent", "00-abc-def-01"}});
+    ASSERT_FALSE(client.last_error) << client.last_error.message();
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res.body(), "{\"path\":\"/a/" + std::to_string(i) + "\"}");
+    EXPECT_EQ(res[bhttp::field::content_length], std::to_string(res.body().size()));
+    EXPECT_EQ(res[bhttp::field::content_type], "application/json");
+    EXPECT_EQ(res[bhttp::field::cache_control], "no-store");
+    EXPECT_EQ(res[bhttp::field::server], "sigil");
+    EXPECT_EQ(res["X-Query"], "x=1&y=2");
+    EXPECT_EQ(res["X-Trace"], "00-abc-def-01");
+    EXPECT_EQ(res["X-Body"], "body" + std::to_string(i));
+    EXPECT_EQ(res["X-Tls"], "no");
+    EXPECT_EQ(res["X-Remote"], "127.0.0.1");
+    EXPECT_EQ(res["X-Request-Id"].size(), 16u);
+    EXPECT_EQ(res["X-Request-Id"], res["X-Request-Id-Seen"]);
+    EXPECT_TRUE(res.keep_alive());
+  }
+}
+
+TEST(Server, RequestIdIsTakenFromAValidHeaderOnly) {
+  Running running({}, echo_handler());
+  Client client(running.port());
+  auto res = client.request(bhttp::verb::get, "/", {}, {{"X-Request-Id", "abc-123_x.y"}});
+  EXPECT_EQ(res["X-Request-Id"], "abc-123_x.y");
+  EXPECT_EQ(res["X-Request-Id-Seen"], "abc-123_x.y");
+  res = client.request(bhttp::verb::get, "/", {}, {{"X-Request-Id", "bad id<script>"}});
+  EXPECT_EQ(res["X-Request-Id"].size(), 16u);
+  EXPECT_NE(res["X-Request-Id"], "bad id<script>");
+}
+
+TEST(Server, ResponderCalledFromAnotherThread) {
+  std::mutex mu;
+  std::vector<std::thread> workers;
+  Running running({}, [&](Request&& req, Responder respond) {
+    std::lock_guard lock(mu);
+    workers.emplace_back([respond, path = req.path] { respond(Response::text(201, path)); });
+  });
+  {
+    Client client(running.port());
+    for (int i = 0; i < 3; ++i) {
+      auto res = client.request(bhttp::verb::get, "/async" + std::to_string(i));
+      EXPECT_EQ(res.result_int(), 201u);
+      EXPECT_EQ(res.body(), "/async" + std::to_string(i));
+      EXPECT_EQ(res[bhttp::field::content_type], "text/plain; charset=utf-8");
+    }
+  }
+  std::lock_guard lock(mu);
+  for (auto& t : workers) t.join();
+}
+
+TEST(Server, SecondCallOfResponderIsIgnored) {
+  Running running({}, [](Request&&, Responder respond) {
+    respond(Response::text(200, "first"));
+    respond(Response::text(500, "second"));
+  });
+  Client client(running.port());
+  auto res = client.request(bhttp::verb::get, "/");
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "first");
+  res = client.request(bhttp::verb::get, "/");
+  EXPECT_EQ(res.body(), "first");
+}
+
+TEST(Server, DroppedResponderAnswers500) {
+  Running running({}, [](Request&&, Responder) {});
+  Client client(running.port());
+  auto res = client.request(bhttp::verb::get, "/");
+  EXPECT_EQ(res.result_int(), 500u);
+  EXPECT_EQ(res.body(),
+            R"({"error":"server_error","error_description":"the request could not be completed"})");
+  // The connection stays usable.
+  EXPECT_EQ(client.request(bhttp::verb::get, "/").result_int(), 500u);
+}
+
+TEST(Server, ThrowingHandlerAnswers500) {
+  Running running({}, [](Request&&, Responder) { throw std::runtime_error("boom"); });
+  Client client(running.port());
+  EXPECT_EQ(client.request(bhttp::verb::get, "/").result_int(), 500u);
+}
+
+TEST(Server, HeaderTooLargeIs431) {
+  Running running({}, echo_handler());
+  Client client(running.port());
+  auto res = client.request(bhttp::verb::get, "/", {}, {{"X-Big", std::string(10000, 'a')}});
+  EXPECT_EQ(res.result_int(), 431u);
+  EXPECT_EQ(res.body(),
+            R"({"error":"invalid_request","error_description":"request header too large"})");
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(client.closed_by_peer());
+}
+
+TEST(Server, BodyTooLargeIs413) {
+  ServerOptions options;
+  options.limits.max_body_bytes = 1000;
+  Running running(std::move(options), echo_handler());
+  {
+    Client client(running.port());
+    auto res = client.request(bhttp::verb::post, "/", std::string(1001, 'x'));
+    EXPECT_EQ(res.result_int(), 413u);
+    EXPECT_EQ(res.body(),
+              R"({"error":"invalid_request","error_description":"request body too large"})");
+    EXPECT_TRUE(client.closed_by_peer());
+  }
+  {
+    // Chunked bodies are limited too.
+    Client client(running.port());
+    client.send_raw(
+        "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "3e8\r\n" +
+        std::string(1000, 'x') + "\r\n10\r\n" + std::string(16, 'y') + "\r\n0\r\n\r\n");
+    EXPECT_EQ(client.read().result_int(), 413u);
+  }
+  {
+    Client client(running.port());
+    auto res = client.request(bhttp::verb::post, "/", std::string(1000, 'x'));
+    EXPECT_EQ(res.result_int(), 200u);
+  }
+}
+
+TEST(Server, GarbageIs400ThenClose) {
+  Running running({}, echo_handler());
+  Client client(running.port());
+  client.send_raw("\x01\x02 nonsense\r\n\r\n");
+  auto res = client.read();
+  EXPECT_EQ(res.result_int(), 400u);
+  EXPECT_EQ(res.body(),
+            R"({"error":"invalid_request","error_description":"malformed HTTP request"})");
+  EXPECT_TRUE(client.closed_by_peer());
+
+  Client other(running.port());
+  other.send_raw("GET / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello");
+  EXPECT_EQ(other.read().result_int(), 400u);
+}
+
+TEST(Server, IdleConnectionIsClosed) {
+  ServerOptions options;
+  options.limits.idle_timeout = std::chrono::seconds(1);
+  Running running(std::move(options), echo_handler());
+  Client client(running.port());
+  EXPECT_EQ(client.request(bhttp::verb::get, "/").result_int(), 200u);
+  // Nothing sent: the server closes after the idle limit (the client waits up to 5 s).
+  EXPECT_TRUE(client.closed_by_peer());
+}
+
+TEST(Server, ConnectionCloseIsHonoured) {
+  Running running({}, echo_handler());
+  Client client(running.port());
+  auto res = client.request(bhttp::verb::get, "/", {}, {{"Connection", "close"}});
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(client.closed_by_peer());
+}
+
+TEST(Server, MaxRequestsPerConnection) {
+  ServerOptions options;
+  options.limits.max_requests_per_connection = 2;
+  Running running(std::move(options), echo_handler());
+  Client client(running.port());
+  EXPECT_TRUE(client.request(bhttp::verb::get, "/").keep_alive());
+  EXPECT_FALSE(client.request(bhttp::verb::get, "/").keep_alive());
+  EXPECT_TRUE(client.closed_by_peer());
+}
+
+TEST(Server, PipelinedRequestsAreAnsweredInOrder) {
+  Running running({}, echo_handler());
+  Client client(running.port());
+  client.send_raw("GET /1 HTTP/1.1\r\nHost: x\r\n\r\nGET /2 HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(client.read().body(), "{\"path\":\"/1\"}");
+  EXPECT_EQ(client.read().body(), "{\"path\":\"/2\"}");
+}
+
+TEST(Server, HandlerHeadersAreSanitised) {
+  Running running({}, [](Request&&, Responder respond) {
+    Response r = Response::text(200, "ok");
+    r.headers.emplace_back("X-Evil", "a\r\nSet-Cookie: x=1");
+    r.headers.emplace_back("Bad Name", "v");
+    r.headers.emplace_back("Content-Length", "999");
+    r.set_header("Cache-Control", "max-age=60");
+    respond(std::move(r));
+  });
+  Client client(running.port());
+  auto res = client.request(bhttp::verb::get, "/");
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "ok");
+  EXPECT_EQ(res[bhttp::field::content_length], "2");
+  EXPECT_EQ(res.count("X-Evil"), 0u);
+  EXPECT_EQ(res.count(bhttp::field::set_cookie), 0u);
+  EXPECT_EQ(res[bhttp::field::cache_control], "max-age=60");
+}
+
+TEST(Server, ExpectContinue) {
+  Running running({}, echo_handler());
+  Client client(running.port());
+  client.send_raw(
+      "POST /c HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
+  EXPECT_EQ(client.read().result_int(), 100u);
+  client.send_raw("data");
+  auto res = client.read();
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res["X-Body"], "data");
+}
+
+TEST(Server, RecordsMetrics) {
+  auto registry = std::make_shared<MetricsRegistry>();
+  ServerOptions options;
+  options.metrics = registry;
+  Running running(std::move(options), [](Request&& req, Responder respond) {
+    Response r = Response::text(req.path == "/known" ? 200 : 404, "x");
+    if (req.path == "/known") r.route = "/known";
+    respond(std::move(r));
+  });
+  Client client(running.port());
+  client.request(bhttp::verb::get, "/known");
+  client.request(bhttp::verb::post, "/known");
+  client.request(bhttp::verb::get, "/random/path/1");
+  client.request(bhttp::verb::get, "/random/path/2");
+  std::string text = registry->render();
+  EXPECT_NE(text.find("# TYPE sigil_http_requests_total counter\n"), std::string::npos);
+  EXPECT_NE(
+      text.find("sigil_http_requests_total{route=\"/known\",method=\"GET\",status=\"200\"} 1\n"),
+      std::string::npos)
+      << text;
+  EXPECT_NE(
+      text.find("sigil_http_requests_total{route=\"/known\",method=\"POST\",status=\"200\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find("sigil_http_requests_total{route=\"other\",method=\"GET\",status=\"404\"} 2\n"),
+      std::string::npos);
+  EXPECT_NE(text.find("# TYPE sigil_http_request_duration_seconds histogram\n"), std::string::npos);
+  EXPECT_NE(text.find("sigil_http_request_duration_seconds_count{route=\"/known\"} 2\n"),
+            std::string::npos);
+  EXPECT_NE(
+      text.find("sigil_http_request_duration_seconds_bucket{route=\"other\",le=\"+Inf\"} 2\n"),
+      std::string::npos);
+}
+
+TEST(Server, GracefulStopLetsInFlightRequestFinish) {
+  std::promise<void> received;
+  std::thread worker;
+  ServerOptions options;
+  auto running = std::make_unique<Running>(std::move(options), [&](Request&&, Responder respond) {
+    worker = std::thread([respond] {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      respond(Response::text(200, "slow but done"));
+    });
+    received.set_value();
+  });
+  Client idle(running->port());
+  EXPECT_EQ(idle.request(bhttp::verb::get, "/warm-up").result_int(), 200u);
+  // worker of the warm-up request
+  worker.join();
+  received = std::promise<void>();
+
+  Client busy(running->port());
+  busy.send_raw("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+  received.get_future().wait();
+  running->server().stop();
+
+  auto res = busy.read();
+  EXPECT_EQ(res.result_int(), 200u);
+  EXPECT_EQ(res.body(), "slow but done");
+  EXPECT_FALSE(res.keep_alive());
+  EXPECT_TRUE(busy.closed_by_peer());
+  EXPECT_TRUE(idle.closed_by_peer());
+  running->join();  // run() returned
+  worker.join();
+  // No longer accepting.
+  net::io_context ioc;
+  tcp::socket s(ioc);
+  beast::error_code ec;
+  s.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), running->port()), ec);
+  EXPECT_TRUE(ec);
+}
+
+TEST(Server, ResponderOutlivingTheServerIsSafe) {
+  std::optional<Responder> kept;
+  std::promise<void> received;
+  {
+    ServerOptions options;
+    options.drain_timeout = std::chrono::seconds(1);
+    Running running(std::move(options), [&](Request&&, Responder respond) {
+      kept = respond;
+      received.set_value();
+    });
+    Client client(running.port());
+    client.send_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+    received.get_future().wait();
+  }  // stop() gives up after the drain timeout; the server is destroyed
+  (*kept)(Response::text(200, "late"));
+  kept.reset();
+  SUCCEED();
+}
+
+TEST(Server, StartFailsOnBadAddressAndPortInUse) {
+  ServerOptions bad_options;
+  bad_options.address = "not-an-ip";
+  Server bad(bad_options, echo_handler());
+  auto r = bad.start();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+
+  Running running({}, echo_handler());
+  ServerOptions same;
+  same.address = "127.0.0.1";
+  same.port = running.port();
+  Server clash(same, echo_handler());
+  // SO_REUSEADDR does not allow two listeners on one port.
+  auto c = clash.start();
+  ASSERT_FALSE(c);
+  EXPECT_EQ(c.error().code, Code::kUnavailable);
+}
+
+// --- TLS ---------------------------------------------------------------------------
+
+class TlsFiles {
+ public:
+  TlsFiles() {
+    dir_ =
+        std::filesystem::temp_directory_path() / ("sigil-http-test-" + std::to_string(::getpid()));
+    std::filesystem::create_directories(dir_);
+    std::string cmd =
+        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
+        "-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
+        "-keyout " +
+        key() + " -out " + cert() + " >/dev/null 2>&1";
+    ok = std::system(cmd.c_str()) == 0;
+  }
+  ~TlsFiles() { std::filesystem::remove_all(dir_); }
+  std::string cert() const { return (dir_ / "cert.pem").string(); }
+  std::string key() const { return (dir_ / "key.pem").string(); }
+  bool ok = false;
+
+ private:
+  std::filesystem::path dir_;
+};
+
+TEST(Server, TlsRoundTrip) {
+  TlsFiles files;
+  ASSERT_TRUE(files.ok) << "openssl req failed";
+  ServerOptions options;
+  options.tls = TlsSettings{files.cert(), files.key()};
+  Running running(std::move(options), echo_handler());
+
+  net::io_context ioc;
+  ssl::context ctx(ssl::context::tls_client);
+  ctx.load_verify_file(files.cert());
+  ctx.set_verify_mode(ssl::verify_peer);
+  beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
+  stream.set_verify_callback(ssl::host_name_verification("localhost"));
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+  beast::get_lowest_layer(stream).connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), running.port()));
+  stream.handshake(ssl::stream_base::client);
+  for (int i = 0; i < 2; ++i) {
+    bhttp::request<bhttp::string_body> req(bhttp::verb::get, "/secure", 11);
+    req.set(bhttp::field::host, "localhost");
+    bhttp::write(stream, req);
+    beast::flat_buffer buffer;
+    ClientResponse res;
+    bhttp::read(stream, buffer, res);
+    EXPECT_EQ(res.result_int(), 200u);
+    EXPECT_EQ(res["X-Tls"], "yes");
+    EXPECT_EQ(res.body(), "{\"path\":\"/secure\"}");
+  }
+  EXPECT_GE(SSL_version(stream.native_handle()), TLS1_2_VERSION);
+}
+
+TEST(Server, TlsRejectsOldProtocolsAndPlaintext) {
+  TlsFiles files;
+  ASSERT_TRUE(files.ok);
+  ServerOptions options;
+  options.tls = TlsSettings{files.cert(), files.key()};
+  Running running(std::move(options), echo_handler());
+
+  net::io_context ioc;
+  ssl::context ctx(ssl::context::tls_client);
+  SSL_CTX_set_security_level(ctx.native_handle(), 0);
+  SSL_CTX_set_max_proto_version(ctx.native_handle(), TLS1_1_VERSION);
+  beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
+  beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(5));
+  beast::get_lowest_layer(stream).connect(
+      tcp::endpoint(net::ip::make_address("127.0.0.1"), running.port()));
+  beast::error_code ec;
+  stream.handshake(ssl::stream_base::client, ec);
+  EXPECT_TRUE(ec);
+
+  Client plain(running.port());
+  plain.send_raw("GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  plain.read();
+  EXPECT_TRUE(plain.last_error);
+}
+
+TEST(Server, TlsStartFailsOnMissingFiles) {
+  ServerOptions options;
+  options.port = 0;
+  options.tls = TlsSettings{"/nonexistent/cert.pem", "/nonexistent/key.pem"};
+  Server server(std::move(options), echo_handler());
+  auto r = server.start();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace sigil::http
