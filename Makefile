@@ -26,7 +26,7 @@ build: bootstrap $(BUILD)/build.ninja
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	@scripts/run "$(BUILD)/src/server/sigil" "$(DATA)" "$(LISTEN)" "$(ISSUER)"
+	@scripts/run "$(BUILD)/src/cli/sigil" "$(DATA)" "$(LISTEN)" "$(ISSUER)"
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)

@@ -95,3 +95,16 @@ TEST(FakeClock, Advances) {
 
 }  // namespace
 }  // namespace sigil
+
+namespace sigil {
+namespace {
+
+TEST(Rfc3339, FormatsUtc) {
+  EXPECT_EQ(to_rfc3339(from_unix(0)), "1970-01-01T00:00:00Z");
+  EXPECT_EQ(to_rfc3339(from_unix(1'700'000'000)), "2023-11-14T22:13:20Z");
+  EXPECT_EQ(to_rfc3339(from_unix(1'700'000'000) + std::chrono::milliseconds(7), true),
+            "2023-11-14T22:13:20.007Z");
+}
+
+}  // namespace
+}  // namespace sigil

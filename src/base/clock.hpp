@@ -5,6 +5,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <string>
 
 namespace sigil {
 
@@ -16,6 +17,9 @@ inline std::int64_t to_unix(TimePoint t) {
   return std::chrono::duration_cast<Seconds>(t.time_since_epoch()).count();
 }
 inline TimePoint from_unix(std::int64_t s) { return TimePoint{Seconds{s}}; }
+
+// RFC 3339 UTC, e.g. "2026-11-23T11:31:52Z", or with milliseconds "...52.123Z".
+std::string to_rfc3339(TimePoint t, bool milliseconds = false);
 
 // Thread-safe source of the current time.
 class Clock {

@@ -1,0 +1,264 @@
+// sigil client create|list|show|disable|enable|rotate-secret: the admin API's /v1/clients.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+
+#include "cli/commands.hpp"
+#include "cli/context.hpp"
+
+namespace sigil::cli {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::int64_t kMaxOverlapSeconds = 2'592'000;  // openapi.yaml: overlap_seconds maximum
+
+bool has_space(std::string_view s) {
+  return s.find_first_of(" \t\r\n") != std::string_view::npos;
+}
+
+json::array to_array(const std::vector<std::string>& items) {
+  json::array out;
+  for (const auto& item : items) out.emplace_back(item);
+  return out;
+}
+
+// Prints a 2xx answer: as returned for --output json, else through `table`.
+template <typename Table>
+Outcome<void> print_answer(const Context& context, const json::value& answer, Table table) {
+  if (context.output_mode() == OutputMode::kJson) {
+    std::cout << render_json(answer);
+    return {};
+  }
+  if (!answer.is_object()) {
+    return fail(kExitUnreachable, "the server's answer is not a JSON object");
+  }
+  std::cout << table(answer.get_object());
+  return {};
+}
+
+Outcome<void> run_create(Context& context, const NewClientArgs& args) {
+  auto body = new_client_body(args);
+  if (!body) return std::unexpected(usage_failure(body.error()));
+  auto answer = context.admin_call("POST", "/v1/clients", *body, "create the client");
+  if (!answer) return std::unexpected(answer.error());
+  auto printed = print_answer(
+      context, *answer, [](const json::object& created) { return render_created_client(created); });
+  if (printed) std::cerr << "sigil: the client secret is shown only once; store it now\n";
+  return printed;
+}
+
+Outcome<void> run_list(Context& context) {
+  auto answer = context.admin_call("GET", "/v1/clients", std::nullopt, "list the clients");
+  if (!answer) return std::unexpected(answer.error());
+  if (context.output_mode() == OutputMode::kJson) {
+    std::cout << render_json(*answer);
+  } else {
+    std::cout << render_client_list(*answer);
+  }
+  return {};
+}
+
+// show, disable, enable: one client in, the client out.
+Outcome<void> run_on_client(Context& context, const std::string& id, std::string_view method,
+                            std::string_view action, std::string_view what) {
+  auto path = client_path(id, action);
+  if (!path) return std::unexpected(usage_failure(path.error()));
+  auto answer =
+      context.admin_call(method, *path, std::nullopt, std::string(what) + " client " + id);
+  if (!answer) return std::unexpected(answer.error());
+  return print_answer(context, *answer,
+                      [](const json::object& client) { return render_client(client); });
+}
+
+Outcome<void> run_rotate_secret(Context& context, const std::string& id,
+                                std::optional<std::int64_t> overlap) {
+  auto path = client_path(id, "rotate-secret");
+  if (!path) return std::unexpected(usage_failure(path.error()));
+  auto answer = context.admin_call("POST", *path, rotate_secret_body(overlap),
+                                   "rotate the secret of client " + id);
+  if (!answer) return std::unexpected(answer.error());
+  auto printed = print_answer(context, *answer, [](const json::object& rotated) {
+    std::vector<std::pair<std::string, std::string>> fields{
+        {"client_id", display_field(rotated, "client_id")},
+        {"client_secret", display_field(rotated, "client_secret")}};
+    if (rotated.contains("previous_secret_expires_at")) {
+      fields.emplace_back("previous_secret_expires_at",
+                          display_field(rotated, "previous_secret_expires_at"));
+    }
+    return render_fields(fields);
+  });
+  if (printed) std::cerr << "sigil: the new secret is shown only once; store it now\n";
+  return printed;
+}
+
+}  // namespace
+
+Result<json::object> new_client_body(const NewClientArgs& args) {
+  if (args.name.empty()) return std::unexpected(Error::invalid_argument("--name is empty"));
+  json::object body;
+  body["name"] = args.name;
+  if (!args.id.empty()) {
+    if (!is_valid_client_id(args.id)) {
+      return std::unexpected(Error::invalid_argument(
+          "--id '" + sanitize(args.id) + "': use 1-63 of a-z 0-9 . _ - starting with a-z or 0-9"));
+    }
+    body["id"] = args.id;
+  }
+  for (const auto& scope : args.scopes) {
+    if (scope.empty() || has_space(scope)) {
+      return std::unexpected(Error::invalid_argument(
+          "--scope '" + sanitize(scope) + "': a scope is one non-empty word; repeat --scope"));
+    }
+  }
+  for (const auto& audience : args.audiences) {
+    if (audience.empty()) return std::unexpected(Error::invalid_argument("--audience is empty"));
+  }
+  for (const auto& method : args.auth_methods) {
+    if (method != "client_secret_basic" && method != "client_secret_post") {
+      return std::unexpected(
+          Error::invalid_argument("--auth-method '" + sanitize(method) +
+                                  "': expected client_secret_basic or client_secret_post"));
+    }
+  }
+  SIGIL_TRY(attributes, parse_attributes(args.attributes));
+  if (!args.scopes.empty()) body["allowed_scopes"] = to_array(args.scopes);
+  if (!args.audiences.empty()) body["allowed_audiences"] = to_array(args.audiences);
+  if (!attributes.empty()) {
+    json::object attrs;
+    for (const auto& [key, value] : attributes) attrs[key] = value;
+    body["attributes"] = std::move(attrs);
+  }
+  if (!args.auth_methods.empty()) body["auth_methods"] = to_array(args.auth_methods);
+  return body;
+}
+
+Result<std::string> client_path(std::string_view id, std::string_view action) {
+  if (!is_valid_client_id(id)) {
+    return std::unexpected(Error::invalid_argument("'" + sanitize(id) +
+                                                   "' is not a client id (1-63 of a-z 0-9 . _ -)"));
+  }
+  std::string path = "/v1/clients/" + std::string(id);
+  if (!action.empty()) path += "/" + std::string(action);
+  return path;
+}
+
+json::object rotate_secret_body(std::optional<std::int64_t> overlap_seconds) {
+  json::object body;
+  if (overlap_seconds) body["overlap_seconds"] = *overlap_seconds;
+  return body;
+}
+
+std::string render_client_list(const json::value& answer) {
+  std::vector<std::vector<std::string>> rows;
+  const json::value* clients =
+      answer.is_object() ? answer.get_object().if_contains("clients") : nullptr;
+  if (clients != nullptr && clients->is_array()) {
+    for (const auto& item : clients->get_array()) {
+      if (!item.is_object()) continue;
+      const auto& c = item.get_object();
+      rows.push_back({display_field(c, "id"), display_field(c, "name"), display_field(c, "status"),
+                      display_field(c, "allowed_scopes"), display_field(c, "allowed_audiences")});
+    }
+  }
+  return render_table({"ID", "NAME", "STATUS", "SCOPES", "AUDIENCES"}, rows);
+}
+
+std::string render_client(const json::object& client, std::string_view id_label) {
+  std::vector<std::pair<std::string, std::string>> fields{
+      {std::string(id_label), display_field(client, "id")},
+      {"name", display_field(client, "name")},
+      {"status", display_field(client, "status")},
+      {"allowed_scopes", display_field(client, "allowed_scopes")},
+      {"allowed_audiences", display_field(client, "allowed_audiences")},
+      {"auth_methods", display_field(client, "auth_methods")},
+      {"attributes", display_field(client, "attributes")},
+      {"created_at", display_field(client, "created_at")},
+      {"updated_at", display_field(client, "updated_at")}};
+  if (client.contains("previous_secret_expires_at")) {
+    fields.emplace_back("previous_secret_expires_at",
+                        display_field(client, "previous_secret_expires_at"));
+  }
+  return render_fields(fields);
+}
+
+std::string render_created_client(const json::object& answer) {
+  const json::value* client = answer.if_contains("client");
+  std::string out = client != nullptr && client->is_object()
+                        ? render_client(client->get_object(), "client_id")
+                        : render_fields({{"client_id", "-"}});
+  out += render_fields({{"client_secret", display_field(answer, "client_secret")}});
+  return out;
+}
+
+void add_client_commands(CLI::App& app, Context& context) {
+  CLI::App* client =
+      app.add_subcommand("client", "Register and manage clients (workload identities)");
+  client->require_subcommand(1);
+
+  auto args = std::make_shared<NewClientArgs>();
+  CLI::App* create = client->add_subcommand("create", "Register a client; prints its secret once");
+  create->add_option("--name", args->name, "What the client is, for people")->required();
+  create->add_option("--id", args->id, "The client id (default: generated)");
+  create->add_option("--scope", args->scopes, "A scope it may request (repeatable)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  create->add_option("--audience", args->audiences, "An audience it may request (repeatable)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  create
+      ->add_option("--attr", args->attributes,
+                   "An attribute KEY=VALUE copied into its tokens (repeatable)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  create
+      ->add_option("--auth-method", args->auth_methods,
+                   "client_secret_basic or client_secret_post (repeatable; default both)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  create->callback([&context, args] { context.finish(run_create(context, *args)); });
+
+  CLI::App* list = client->add_subcommand("list", "List the clients");
+  list->callback([&context] { context.finish(run_list(context)); });
+
+  struct OnClient {
+    const char* name;
+    const char* help;
+    const char* method;
+    const char* action;
+    const char* what;
+  };
+  static constexpr OnClient kOnClient[] = {
+      {"show", "Show a client", "GET", "", "show"},
+      {"disable", "Disable a client: new tokens refused, live tokens inactive at once", "POST",
+       "disable", "disable"},
+      {"enable", "Enable a disabled client", "POST", "enable", "enable"},
+  };
+  for (const auto& verb : kOnClient) {
+    auto id = std::make_shared<std::string>();
+    CLI::App* sub = client->add_subcommand(verb.name, verb.help);
+    sub->add_option("id", *id, "The client id")->required();
+    sub->callback([&context, id, verb] {
+      context.finish(run_on_client(context, *id, verb.method, verb.action, verb.what));
+    });
+  }
+
+  auto rotate_id = std::make_shared<std::string>();
+  auto overlap = std::make_shared<std::int64_t>(0);
+  CLI::App* rotate =
+      client->add_subcommand("rotate-secret", "Give a client a new secret; prints it once");
+  rotate->add_option("id", *rotate_id, "The client id")->required();
+  CLI::Option* overlap_option =
+      rotate
+          ->add_option("--overlap", *overlap,
+                       "Seconds the old secret stays valid (default 0, at most 30 days)")
+          ->check(CLI::Range(std::int64_t{0}, kMaxOverlapSeconds));
+  rotate->callback([&context, rotate_id, overlap, overlap_option] {
+    std::optional<std::int64_t> seconds;
+    if (overlap_option->count() > 0) seconds = *overlap;
+    context.finish(run_rotate_secret(context, *rotate_id, seconds));
+  });
+}
+
+}  // namespace sigil::cli

@@ -1,0 +1,106 @@
+// The HTTP application: routes every request to its handler, renders outcomes, and
+// writes the audit record of each security-relevant request before its response leaves.
+//
+// Handlers are plain request -> Outcome functions; the audit boundary is here, once:
+// when an Outcome carries an audit event, App appends it to the audit log and answers
+// from the log's completion (after fsync, group-committed). A failed audit write turns
+// the answer into 500 server_error: fail closed.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "audit/log.hpp"
+#include "base/clock.hpp"
+#include "http/message.hpp"
+#include "http/metrics.hpp"
+#include "oauth/client_registry.hpp"
+#include "oauth/introspection.hpp"
+#include "oauth/key_ring.hpp"
+#include "oauth/revocation.hpp"
+#include "oauth/token_endpoint.hpp"
+
+namespace sigil::server {
+
+// Everything the routes use. All referenced objects outlive the App.
+struct Services {
+  const Clock& clock;
+  std::string issuer;
+  oauth::ClientRegistry& clients;
+  oauth::KeyRing& keys;
+  oauth::RevocationList& revocations;
+  oauth::TokenRevocation& revocation;
+  oauth::TokenEndpoint& token_endpoint;
+  audit::Sink& audit;
+  http::MetricsRegistry& metrics;
+  // Readiness beyond "a key is active": e.g. the store answers. Empty string = ready.
+  std::function<std::string()> readiness_problem;
+};
+
+// What a handler produced: the response and, for audited requests, the record.
+struct Outcome {
+  http::Response response;
+  std::optional<audit::Event> event;
+};
+
+class App {
+ public:
+  explicit App(Services services);
+
+  // The http::Handler.
+  void handle(http::Request&& request, http::Responder respond);
+
+ private:
+  using Route = Outcome (App::*)(const http::Request&);
+  struct RouteEntry {
+    std::string method;
+    Route route;
+  };
+
+  Outcome token(const http::Request& request);
+  Outcome introspect(const http::Request& request);
+  Outcome revoke(const http::Request& request);
+  Outcome metadata(const http::Request& request);
+  Outcome jwks(const http::Request& request);
+  Outcome healthz(const http::Request& request);
+  Outcome readyz(const http::Request& request);
+  Outcome metrics(const http::Request& request);
+  Outcome admin(const http::Request& request);  // every /v1/... path
+
+  // Admin API pieces (admin_routes.cpp).
+  Outcome admin_clients(const http::Request& request, std::string_view rest, audit::Event& event);
+  Outcome admin_keys(const http::Request& request, std::string_view rest, audit::Event& event);
+  Outcome admin_revoke(const http::Request& request, audit::Event& event);
+
+  // The admin caller from `Authorization: Bearer`: one of our tokens, not revoked, of an
+  // active client, with audience = issuer and scope sigil:admin. Fills the event's
+  // client_id; on failure returns the 401/403 outcome.
+  std::optional<Outcome> authorize_admin(const http::Request& request, audit::Event& event);
+
+  // A client-authenticated form request (introspect, revoke): parses the body and the
+  // credentials. On failure, `denied` holds the complete outcome to return.
+  struct FormCall {
+    std::vector<std::pair<std::string, std::string>> params;
+    std::optional<oauth::AuthenticatedClient> client;
+    std::optional<Outcome> denied;
+  };
+  FormCall authenticate_form_call(const http::Request& request, audit::Event& event);
+
+  audit::Event new_event(const http::Request& request, std::string name) const;
+  void count_denial(std::string_view endpoint, std::string_view reason);
+
+  Services s_;
+  std::map<std::string, RouteEntry, std::less<>> routes_;
+  oauth::Introspection introspector_;
+  http::CounterFamily& tokens_issued_;
+  http::CounterFamily& denials_;
+};
+
+// The OAuth error response of RFC 6749 §5.2 for a denial: 400, or 401 with
+// WWW-Authenticate for invalid_client, 500 for server_error.
+http::Response oauth_error_response(const oauth::Denial& denial, bool tried_basic);
+
+}  // namespace sigil::server

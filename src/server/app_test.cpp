@@ -1,0 +1,256 @@
+#include "server/app.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include <deque>
+
+#include "base/base64url.hpp"
+#include "oauth/testing/memory_store.hpp"
+
+namespace sigil::server {
+namespace {
+
+namespace json = boost::json;
+using oauth::testing::MemoryStore;
+
+const std::string kIssuer = "https://sigil.test";
+const std::string kMasterKey(32, '\x42');
+
+// An audit sink that holds each completion until the test releases it.
+class HeldSink final : public audit::Sink {
+ public:
+  void append(audit::Event event, std::function<void(Result<void>)> done) override {
+    events.push_back(std::move(event));
+    pending.push_back(std::move(done));
+  }
+  void release_all(Result<void> result = Ok()) {
+    while (!pending.empty()) {
+      auto done = std::move(pending.front());
+      pending.pop_front();
+      done(result);
+    }
+  }
+  std::vector<audit::Event> events;
+  std::deque<std::function<void(Result<void>)>> pending;
+};
+
+class AppTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    oauth::TokenSettings settings;
+    settings.issuer = kIssuer;
+    keys_ = std::move(*oauth::KeyRing::load(store_, kMasterKey, settings));
+    ASSERT_TRUE(keys_->initialise(jose::Algorithm::kES256, clock_.now()));
+    clients_ = std::move(*oauth::ClientRegistry::load(store_));
+    revocations_ = std::move(*oauth::RevocationList::load(store_, Seconds{30}, clock_.now()));
+    revocation_ = std::make_unique<oauth::TokenRevocation>(*keys_, *revocations_);
+    endpoint_ = std::make_unique<oauth::TokenEndpoint>(*clients_, *keys_);
+    app_ = std::make_unique<App>(Services{.clock = clock_,
+                                          .issuer = kIssuer,
+                                          .clients = *clients_,
+                                          .keys = *keys_,
+                                          .revocations = *revocations_,
+                                          .revocation = *revocation_,
+                                          .token_endpoint = *endpoint_,
+                                          .audit = sink_,
+                                          .metrics = metrics_,
+                                          .readiness_problem = {}});
+    auto admin = clients_->create({.id = "admin", .name = "admin", .attributes = {},
+                                   .allowed_scopes = {"sigil:admin"}, .allowed_audiences = {kIssuer},
+                                   .auth_methods = {}},
+                                  clock_.now());
+    ASSERT_TRUE(admin);
+    admin_secret_ = admin->secret.reveal();
+  }
+
+  // Sends a request; returns the response if it was answered before the sink released.
+  std::optional<http::Response> send(http::Request request, std::shared_ptr<std::optional<http::Response>> out = nullptr) {
+    if (!out) out = std::make_shared<std::optional<http::Response>>();
+    if (request.request_id.empty()) request.request_id = "req1";
+    request.remote_address = "127.0.0.1";
+    app_->handle(std::move(request), http::Responder::from([out](http::Response&& r) { *out = std::move(r); }));
+    return *out;
+  }
+
+  http::Response send_released(http::Request request) {
+    auto out = std::make_shared<std::optional<http::Response>>();
+    send(std::move(request), out);
+    sink_.release_all();
+    EXPECT_TRUE(out->has_value());
+    return out->value_or(http::Response{});
+  }
+
+  static http::Request token_request(const std::string& id, const std::string& secret, std::string body) {
+    http::Request r;
+    r.method = "POST";
+    r.path = r.target = "/oauth2/token";
+    r.headers = {{"Content-Type", "application/x-www-form-urlencoded"},
+                 {"Authorization", "Basic " + base64_encode(id + ":" + secret)}};
+    r.body = std::move(body);
+    return r;
+  }
+
+  std::string admin_token() {
+    auto r = send_released(token_request("admin", admin_secret_, "grant_type=client_credentials"));
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return std::string(json::parse(r.body).at("access_token").as_string());
+  }
+
+  http::Request admin_request(std::string method, std::string path, std::string body, const std::string& token) {
+    http::Request r;
+    r.method = std::move(method);
+    r.path = r.target = std::move(path);
+    r.headers = {{"Authorization", "Bearer " + token}};
+    if (!body.empty()) r.headers.emplace_back("Content-Type", "application/json");
+    r.body = std::move(body);
+    return r;
+  }
+
+  FakeClock clock_;
+  MemoryStore store_;
+  HeldSink sink_;
+  http::MetricsRegistry metrics_;
+  std::unique_ptr<oauth::KeyRing> keys_;
+  std::unique_ptr<oauth::ClientRegistry> clients_;
+  std::unique_ptr<oauth::RevocationList> revocations_;
+  std::unique_ptr<oauth::TokenRevocation> revocation_;
+  std::unique_ptr<oauth::TokenEndpoint> endpoint_;
+  std::unique_ptr<App> app_;
+  std::string admin_secret_;
+};
+
+TEST_F(AppTest, TokenAnswerWaitsForTheAuditRecord) {
+  auto out = std::make_shared<std::optional<http::Response>>();
+  send(token_request("admin", admin_secret_, "grant_type=client_credentials"), out);
+  EXPECT_FALSE(out->has_value());  // not before the record is durable
+  ASSERT_EQ(sink_.events.size(), 1u);
+  const auto& e = sink_.events[0];
+  EXPECT_EQ(e.event, "token.issue");
+  EXPECT_EQ(e.decision, audit::Decision::kAllow);
+  EXPECT_EQ(e.client_id, "admin");
+  EXPECT_EQ(e.auth_method, "client_secret_basic");
+  EXPECT_EQ(e.request_id, "req1");
+  EXPECT_EQ(e.source_address, "127.0.0.1");
+  EXPECT_FALSE(e.jti.empty());
+  EXPECT_EQ(e.audience, std::vector<std::string>{kIssuer});
+  sink_.release_all();
+  ASSERT_TRUE(out->has_value());
+  EXPECT_EQ((*out)->status, 200u);
+  EXPECT_EQ((*out)->header("Pragma"), "no-cache");
+}
+
+TEST_F(AppTest, FailedAuditWriteFailsTheRequest) {
+  auto out = std::make_shared<std::optional<http::Response>>();
+  send(token_request("admin", admin_secret_, "grant_type=client_credentials"), out);
+  sink_.release_all(std::unexpected(Error::internal("disk full")));
+  ASSERT_TRUE(out->has_value());
+  EXPECT_EQ((*out)->status, 500u);
+  EXPECT_EQ(json::parse((*out)->body).at("error").as_string(), "server_error");
+  EXPECT_EQ((*out)->body.find("access_token"), std::string::npos);
+}
+
+TEST_F(AppTest, DenialsAreAuditedWithTheirReason) {
+  auto r = send_released(token_request("admin", "wrong", "grant_type=client_credentials"));
+  EXPECT_EQ(r.status, 401u);
+  EXPECT_EQ(r.header("WWW-Authenticate"), "Basic realm=\"sigil\"");
+  ASSERT_EQ(sink_.events.size(), 1u);
+  EXPECT_EQ(sink_.events[0].decision, audit::Decision::kDeny);
+  EXPECT_EQ(sink_.events[0].reason, "bad_secret");
+  EXPECT_NE(metrics_.render().find("sigil_denials_total{endpoint=\"token\",reason=\"bad_secret\"} 1"),
+            std::string::npos)
+      << metrics_.render();
+}
+
+TEST_F(AppTest, WrongContentTypeIs415) {
+  auto request = token_request("admin", admin_secret_, "{}");
+  request.headers[0].second = "application/json";
+  auto r = send_released(std::move(request));
+  EXPECT_EQ(r.status, 415u);
+  EXPECT_EQ(sink_.events.at(0).reason, "bad_content_type");
+}
+
+TEST_F(AppTest, UnknownPathAndWrongMethod) {
+  http::Request r;
+  r.method = "GET";
+  r.path = "/nope";
+  EXPECT_EQ(send(r)->status, 404u);
+  r.path = "/oauth2/token";
+  auto wrong = send(r);
+  EXPECT_EQ(wrong->status, 405u);
+  EXPECT_EQ(wrong->header("Allow"), "POST");
+  EXPECT_TRUE(sink_.events.empty());
+}
+
+TEST_F(AppTest, AdminNeedsABearerToken) {
+  http::Request r;
+  r.method = "GET";
+  r.path = "/v1/clients";
+  auto out = send_released(r);
+  EXPECT_EQ(out.status, 401u);
+  EXPECT_EQ(out.header("WWW-Authenticate"), "Bearer realm=\"sigil\"");
+  EXPECT_EQ(sink_.events.back().reason, "no_token");
+}
+
+TEST_F(AppTest, AdminCreatesAndDisablesAClient) {
+  const std::string token = admin_token();
+  auto created = send_released(admin_request(
+      "POST", "/v1/clients",
+      R"({"id":"billing","name":"Billing","allowed_scopes":["b:read"],"allowed_audiences":["https://b"],"attributes":{"team":"money"}})",
+      token));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  auto body = json::parse(created.body).as_object();
+  EXPECT_EQ(body.at("client").at("id").as_string(), "billing");
+  EXPECT_EQ(body.at("client").at("attributes").at("team").as_string(), "money");
+  EXPECT_EQ(body.at("client_secret").as_string().size(), 43u);
+  EXPECT_EQ(sink_.events.back().event, "client.create");
+  EXPECT_EQ(sink_.events.back().subject, "billing");
+  // the secret never reaches the audit record
+  for (const auto& e : sink_.events) {
+    EXPECT_EQ(e.reason.find(std::string(body.at("client_secret").as_string())), std::string::npos);
+  }
+  auto disabled = send_released(admin_request("POST", "/v1/clients/billing/disable", "", token));
+  EXPECT_EQ(disabled.status, 200u);
+  EXPECT_EQ(json::parse(disabled.body).at("status").as_string(), "disabled");
+  EXPECT_EQ(sink_.events.back().event, "client.disable");
+  EXPECT_EQ(send_released(admin_request("GET", "/v1/clients/nobody", "", token)).status, 404u);
+  EXPECT_EQ(send_released(admin_request("POST", "/v1/clients", R"({"name":"x","bogus":1})", token)).status,
+            400u);
+}
+
+TEST_F(AppTest, AdminRefusesTokenWithoutAdminScope) {
+  auto created = clients_->create({.id = "plain", .name = "plain", .attributes = {},
+                                   .allowed_scopes = {"read"}, .allowed_audiences = {kIssuer},
+                                   .auth_methods = {}},
+                                  clock_.now());
+  auto r = send_released(token_request("plain", created->secret.reveal(), "grant_type=client_credentials"));
+  const std::string token(json::parse(r.body).at("access_token").as_string());
+  auto out = send_released(admin_request("GET", "/v1/clients", "", token));
+  EXPECT_EQ(out.status, 403u);
+  EXPECT_EQ(json::parse(out.body).at("error").as_string(), "insufficient_scope");
+}
+
+TEST_F(AppTest, AdminTokenOfDisabledClientIsRefused) {
+  const std::string token = admin_token();
+  ASSERT_TRUE(clients_->set_status("admin", oauth::ClientStatus::kDisabled, clock_.now()));
+  auto out = send_released(admin_request("GET", "/v1/clients", "", token));
+  EXPECT_EQ(out.status, 401u);
+  EXPECT_EQ(sink_.events.back().reason, "client_disabled");
+}
+
+TEST_F(AppTest, HealthAndReadiness) {
+  http::Request r;
+  r.method = "GET";
+  r.path = "/readyz";
+  EXPECT_EQ(send(r)->status, 200u);
+  r.path = "/healthz";
+  EXPECT_EQ(send(r)->status, 200u);
+  r.path = "/.well-known/jwks.json";
+  auto jwks = send(r);
+  EXPECT_EQ(jwks->status, 200u);
+  EXPECT_EQ(json::parse(jwks->body).at("keys").as_array().size(), 1u);
+}
+
+}  // namespace
+}  // namespace sigil::server

@@ -1,0 +1,125 @@
+// sigil serve: opens the data folder, wires the services together and serves HTTP until
+// SIGTERM/SIGINT, then drains in-flight requests and the audit log.
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "audit/file_log.hpp"
+#include "http/server.hpp"
+#include "oauth/client_registry.hpp"
+#include "oauth/key_ring.hpp"
+#include "oauth/revocation.hpp"
+#include "oauth/token_endpoint.hpp"
+#include "server/app.hpp"
+#include "server/commands.hpp"
+#include "server/data_dir.hpp"
+#include "server/settings.hpp"
+#include "store/sqlite/sqlite_store.hpp"
+
+namespace sigil::server {
+namespace {
+
+void set_up_logging(const Config& config) {
+  auto logger = spdlog::stderr_logger_mt("sigil");
+  // One JSON object per line; messages never carry secrets or tokens.
+  logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})", spdlog::pattern_time_type::utc);
+  logger->set_level(spdlog::level::from_str(config.log_level));
+  spdlog::set_default_logger(logger);
+}
+
+// JSON-safe text for the log pattern above.
+std::string json_safe(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) < 0x20) continue;
+    out += c;
+  }
+  return out;
+}
+
+int fail(std::string_view what, const Error& e) {
+  std::cerr << "sigil: " << what << ": " << e.message << "\n";
+  return 1;
+}
+
+}  // namespace
+
+int run_serve(const Config& config) {
+  set_up_logging(config);
+  const DataPaths paths = data_paths(config.data_dir);
+  std::error_code ec;
+  if (!std::filesystem::exists(paths.database, ec)) {
+    std::cerr << "sigil: " << paths.dir << " is not initialised; run `sigil init --data " << paths.dir
+              << " --issuer URL` first\n";
+    return 1;
+  }
+  auto options = server_options(config);
+  if (!options) return fail("bad listen address", options.error());
+
+  auto store = store::sqlite::SqliteStore::open(paths.database);
+  if (!store) return fail("cannot open the store", store.error());
+  std::string issuer = config.issuer;
+  if (issuer.empty()) {
+    auto stored = (*store)->get_setting("issuer");
+    if (!stored || !*stored) {
+      std::cerr << "sigil: no issuer is stored in " << paths.database << "; pass --issuer URL\n";
+      return 1;
+    }
+    issuer = **stored;
+  }
+  auto master_key = load_master_key(paths);
+  if (!master_key) return fail("cannot load the master key", master_key.error());
+
+  SystemClock clock;
+  const oauth::TokenSettings settings = token_settings(config, issuer);
+  auto keys = oauth::KeyRing::load(**store, master_key->reveal(), settings);
+  if (!keys) return fail("cannot load the signing keys", keys.error());
+  auto clients = oauth::ClientRegistry::load(**store);
+  if (!clients) return fail("cannot load the clients", clients.error());
+  auto revocations = oauth::RevocationList::load(**store, settings.leeway, clock.now());
+  if (!revocations) return fail("cannot load the revocations", revocations.error());
+  auto audit_log = audit::FileAuditLog::open(paths.audit_log);
+  if (!audit_log) return fail("cannot open the audit log", audit_log.error());
+
+  oauth::TokenRevocation revocation(**keys, **revocations);
+  oauth::TokenEndpoint token_endpoint(**clients, **keys);
+  auto metrics = std::make_shared<http::MetricsRegistry>();
+  auto* store_ptr = store->get();
+  App app(Services{
+      .clock = clock,
+      .issuer = issuer,
+      .clients = **clients,
+      .keys = **keys,
+      .revocations = **revocations,
+      .revocation = revocation,
+      .token_endpoint = token_endpoint,
+      .audit = **audit_log,
+      .metrics = *metrics,
+      .readiness_problem = [store_ptr]() -> std::string {
+        auto probe = store_ptr->get_setting("issuer");
+        return probe ? "" : "store: " + probe.error().message;
+      },
+  });
+
+  options->metrics = metrics;
+  http::Server server(*options, [&app](http::Request&& request, http::Responder respond) {
+    app.handle(std::move(request), std::move(respond));
+  });
+  if (auto started = server.start(); !started) return fail("cannot listen on " + config.listen, started.error());
+  server.stop_on_signals();
+
+  const std::string scheme = options->tls ? "https" : "http";
+  spdlog::info("serving on {}://{}:{} issuer={}", scheme, json_safe(options->address), server.port(), json_safe(issuer));
+  std::cout << "sigil: serving on " << scheme << "://" << options->address << ":" << server.port()
+            << " (issuer " << issuer << "); Ctrl-C stops" << std::endl;
+  server.run();
+  spdlog::info("stopped; draining the audit log");
+  (*audit_log)->close();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace sigil::server

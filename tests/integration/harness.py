@@ -1,0 +1,194 @@
+"""Starts the real sigil binary for integration tests and talks HTTP to it.
+
+Each Sigil instance gets its own data folder and a free loopback port; it is stopped by
+its process id (SIGTERM, then SIGKILL after a grace period). Nothing is matched by name.
+"""
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import base64
+
+SIGIL = os.environ.get("SIGIL_BIN", "")
+
+
+def free_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return None
+
+
+def http(method, url, body=None, headers=None, timeout=10):
+    """One HTTP request; returns Response for every status (no exception on 4xx/5xx)."""
+    data = body.encode() if isinstance(body, str) else body
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            return Response(r.status, list(r.headers.items()), r.read())
+    except urllib.error.HTTPError as e:
+        return Response(e.code, list(e.headers.items()), e.read())
+
+
+def basic(client_id, secret):
+    raw = f"{urllib.parse.quote(client_id, safe='')}:{urllib.parse.quote(secret, safe='')}"
+    return "Basic " + base64.b64encode(raw.encode()).decode()
+
+
+def form(**params):
+    items = []
+    for k, v in params.items():
+        for one in v if isinstance(v, (list, tuple)) else [v]:
+            items.append((k, one))
+    return urllib.parse.urlencode(items)
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+class Sigil:
+    """A sigil server on 127.0.0.1, initialised in a fresh temporary data folder."""
+
+    def __init__(self, env=None, alg=None):
+        if not SIGIL or not os.access(SIGIL, os.X_OK):
+            raise RuntimeError("SIGIL_BIN must name the sigil binary")
+        self.tmp = tempfile.TemporaryDirectory(prefix="sigil-test-")
+        self.data = os.path.join(self.tmp.name, "data")
+        self.port = free_port()
+        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.env = dict(os.environ)
+        self.env.pop("SIGIL_MASTER_KEY", None)
+        self.env.update(env or {})
+        self.log_path = os.path.join(self.tmp.name, "server.log")
+        args = [SIGIL, "init", "--data", self.data, "--issuer", self.issuer]
+        if alg:
+            args += ["--signing-alg", alg]
+        init = subprocess.run(args, env=self.env, capture_output=True, text=True, timeout=60)
+        if init.returncode != 0:
+            raise RuntimeError(f"sigil init failed: {init.stderr}")
+        self.init_output = init.stdout
+        self.admin_id = re.search(r"SIGIL_CLIENT_ID=(\S+)", init.stdout).group(1)
+        self.admin_secret = re.search(r"SIGIL_CLIENT_SECRET=(\S+)", init.stdout).group(1)
+        self.proc = None
+        self.start()
+
+    # --- process -----------------------------------------------------------------------
+    def start(self):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(
+            [SIGIL, "serve", "--data", self.data, "--listen", f"127.0.0.1:{self.port}"],
+            env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sigil serve exited with {self.proc.returncode}: {self.server_log()}")
+            try:
+                if http("GET", self.url("/healthz"), timeout=1).status == 200:
+                    return
+            except (urllib.error.URLError, ConnectionError, OSError):
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("sigil serve did not become healthy")
+
+    def stop(self):
+        """SIGTERM and wait; returns the exit status."""
+        if self.proc is None:
+            return None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            code = self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            code = self.proc.wait()
+        self.proc = None
+        self.log.close()
+        return code
+
+    def close(self):
+        self.stop()
+        self.tmp.cleanup()
+
+    def server_log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def audit_records(self):
+        with open(os.path.join(self.data, "audit.log")) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def cli(self, *args, env=None, input=None):
+        e = dict(self.env)
+        e.update({"SIGIL_ADDR": self.issuer, "SIGIL_CLIENT_ID": self.admin_id,
+                  "SIGIL_CLIENT_SECRET": self.admin_secret})
+        e.update(env or {})
+        return subprocess.run([SIGIL, *args], env=e, capture_output=True, text=True, timeout=60,
+                              input=input)
+
+    # --- HTTP ---------------------------------------------------------------------------
+    def url(self, path):
+        return self.issuer + path
+
+    def token(self, client_id, secret, **params):
+        params.setdefault("grant_type", "client_credentials")
+        return http("POST", self.url("/oauth2/token"), form(**params),
+                    {**FORM, "Authorization": basic(client_id, secret)})
+
+    def admin_token(self):
+        r = self.token(self.admin_id, self.admin_secret, scope="sigil:admin")
+        assert r.status == 200, r.body
+        return r.json()["access_token"]
+
+    def admin(self, method, path, body=None, token=None):
+        headers = {"Authorization": "Bearer " + (token or self.admin_token())}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            body = json.dumps(body)
+        return http(method, self.url(path), body, headers)
+
+    def create_client(self, **fields):
+        fields.setdefault("name", "test client")
+        r = self.admin("POST", "/v1/clients", fields)
+        assert r.status == 201, r.body
+        created = r.json()
+        return created["client"]["id"], created["client_secret"]
+
+    def introspect(self, token, client_id=None, secret=None):
+        return http("POST", self.url("/oauth2/introspect"), form(token=token),
+                    {**FORM, "Authorization": basic(client_id or self.admin_id,
+                                                    secret or self.admin_secret)})
+
+    def revoke(self, token, client_id, secret):
+        return http("POST", self.url("/oauth2/revoke"), form(token=token),
+                    {**FORM, "Authorization": basic(client_id, secret)})
+
+
+def b64url_decode(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def jwt_parts(token):
+    h, p, _ = token.split(".")
+    return json.loads(b64url_decode(h)), json.loads(b64url_decode(p))
