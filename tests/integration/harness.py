@@ -9,6 +9,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -42,12 +43,20 @@ class Response:
         return None
 
 
+# CA files trusted for https:// URLs, by "host:port" (set by Sigil(tls=True)).
+TRUSTED_CA = {}
+
+
 def http(method, url, body=None, headers=None, timeout=10):
     """One HTTP request; returns Response for every status (no exception on 4xx/5xx)."""
     data = body.encode() if isinstance(body, str) else body
     req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    context = None
+    if url.startswith("https://"):
+        netloc = urllib.parse.urlsplit(url).netloc
+        context = ssl.create_default_context(cafile=TRUSTED_CA.get(netloc))
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:
+        with urllib.request.urlopen(req, timeout=timeout, context=context) as r:
             return Response(r.status, list(r.headers.items()), r.read())
     except urllib.error.HTTPError as e:
         return Response(e.code, list(e.headers.items()), e.read())
@@ -72,16 +81,20 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 class Sigil:
     """A sigil server on 127.0.0.1, initialised in a fresh temporary data folder."""
 
-    def __init__(self, env=None, alg=None):
+    def __init__(self, env=None, alg=None, tls=False):
         if not SIGIL or not os.access(SIGIL, os.X_OK):
             raise RuntimeError("SIGIL_BIN must name the sigil binary")
         self.tmp = tempfile.TemporaryDirectory(prefix="sigil-test-")
         self.data = os.path.join(self.tmp.name, "data")
         self.port = free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}"
+        self.issuer = f"{'https' if tls else 'http'}://127.0.0.1:{self.port}"
         self.env = dict(os.environ)
         self.env.pop("SIGIL_MASTER_KEY", None)
         self.env.update(env or {})
+        if tls:
+            cert, key = self.make_certificate()
+            self.env.update({"SIGIL_TLS_CERT": cert, "SIGIL_TLS_KEY": key, "SIGIL_CA_FILE": cert})
+            TRUSTED_CA[f"127.0.0.1:{self.port}"] = cert
         self.log_path = os.path.join(self.tmp.name, "server.log")
         args = [SIGIL, "init", "--data", self.data, "--issuer", self.issuer]
         if alg:
@@ -94,6 +107,16 @@ class Sigil:
         self.admin_secret = re.search(r"SIGIL_CLIENT_SECRET=(\S+)", init.stdout).group(1)
         self.proc = None
         self.start()
+
+    def make_certificate(self):
+        """A self-signed P-256 certificate for 127.0.0.1, made with the openssl command."""
+        cert = os.path.join(self.tmp.name, "cert.pem")
+        key = os.path.join(self.tmp.name, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        return cert, key
 
     # --- process -----------------------------------------------------------------------
     def start(self):

@@ -346,6 +346,25 @@ class KeyRotationTest(unittest.TestCase):
             s.close()
 
 
+class TlsTest(unittest.TestCase):
+    def test_https_listener(self):
+        s = Sigil(tls=True)
+        try:
+            self.assertTrue(s.issuer.startswith("https://"))
+            meta = http("GET", s.url("/.well-known/oauth-authorization-server")).json()
+            self.assertEqual(meta["token_endpoint"], s.issuer + "/oauth2/token")
+            token = s.admin_token()
+            self.assertTrue(s.introspect(token).json()["active"])
+            # the CLI trusts the server through SIGIL_CA_FILE
+            r = s.cli("client", "list")
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # plain HTTP to the TLS port gets no HTTP answer
+            with self.assertRaises(Exception):
+                http("GET", f"http://127.0.0.1:{s.port}/healthz", timeout=3)
+        finally:
+            s.close()
+
+
 class LifecycleTest(unittest.TestCase):
     def test_restart_keeps_clients_keys_and_revocations(self):
         s = Sigil()
