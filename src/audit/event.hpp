@@ -15,18 +15,18 @@ enum class Decision { kAllow, kDeny, kError };
 
 struct Event {
   TimePoint time{};
-  std::string event;          // "token.issue", "token.introspect", "token.revoke", "client.create", ...
+  std::string event;  // "token.issue", "token.introspect", "token.revoke", "client.create", ...
   std::string request_id;
-  std::string traceparent;    // W3C, when the request had one
-  std::string client_id;      // the authenticated (or claimed) caller
-  std::string auth_method;    // "client_secret_basic", "client_secret_post", "bearer", ...
+  std::string traceparent;  // W3C, when the request had one
+  std::string client_id;    // the authenticated (or claimed) caller
+  std::string auth_method;  // "client_secret_basic", "client_secret_post", "bearer", ...
   std::vector<std::string> audience;
   std::vector<std::string> scopes;
   std::string jti;
-  std::string subject;        // what the action was about (a client id, a kid, a token's client)
+  std::string subject;  // what the action was about (a client id, a kid, a token's client)
   std::string source_address;
   Decision decision = Decision::kDeny;
-  std::string reason;         // why denied or failed; empty when allowed
+  std::string reason;  // why denied or failed; empty when allowed
 };
 
 std::string_view to_string(Decision decision);

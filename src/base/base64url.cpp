@@ -12,7 +12,8 @@ constexpr char kStdAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstu
 constexpr std::array<std::int8_t, 256> make_table(const char* alphabet) {
   std::array<std::int8_t, 256> table{};
   for (auto& v : table) v = -1;
-  for (int i = 0; i < 64; ++i) table[static_cast<unsigned char>(alphabet[i])] = static_cast<std::int8_t>(i);
+  for (int i = 0; i < 64; ++i)
+    table[static_cast<unsigned char>(alphabet[i])] = static_cast<std::int8_t>(i);
   return table;
 }
 
@@ -38,8 +39,8 @@ std::string encode(std::string_view bytes, const char* alphabet, bool pad) {
     out += alphabet[(v >> 12) & 63];
     if (pad) out += "==";
   } else if (rest == 2) {
-    std::uint32_t v =
-        (std::uint32_t(std::uint8_t(bytes[i])) << 16) | (std::uint32_t(std::uint8_t(bytes[i + 1])) << 8);
+    std::uint32_t v = (std::uint32_t(std::uint8_t(bytes[i])) << 16) |
+                      (std::uint32_t(std::uint8_t(bytes[i + 1])) << 8);
     out += alphabet[(v >> 18) & 63];
     out += alphabet[(v >> 12) & 63];
     out += alphabet[(v >> 6) & 63];
@@ -49,7 +50,8 @@ std::string encode(std::string_view bytes, const char* alphabet, bool pad) {
 }
 
 // Decodes unpadded text; rejects a dangling character and non-canonical trailing bits.
-std::optional<std::string> decode(std::string_view text, const std::array<std::int8_t, 256>& table) {
+std::optional<std::string> decode(std::string_view text,
+                                  const std::array<std::int8_t, 256>& table) {
   if (text.size() % 4 == 1) return std::nullopt;
   std::string out;
   out.reserve(text.size() / 4 * 3 + 2);
@@ -71,11 +73,17 @@ std::optional<std::string> decode(std::string_view text, const std::array<std::i
 
 }  // namespace
 
-std::string base64url_encode(std::string_view bytes) { return encode(bytes, kUrlAlphabet, false); }
+std::string base64url_encode(std::string_view bytes) {
+  return encode(bytes, kUrlAlphabet, false);
+}
 
-std::optional<std::string> base64url_decode(std::string_view text) { return decode(text, kUrlTable); }
+std::optional<std::string> base64url_decode(std::string_view text) {
+  return decode(text, kUrlTable);
+}
 
-std::string base64_encode(std::string_view bytes) { return encode(bytes, kStdAlphabet, true); }
+std::string base64_encode(std::string_view bytes) {
+  return encode(bytes, kStdAlphabet, true);
+}
 
 std::optional<std::string> base64_decode(std::string_view text) {
   if (text.size() % 4 != 0) return std::nullopt;

@@ -32,11 +32,11 @@ TEST(Base64Url, Rfc4648Vectors) {
 }
 
 TEST(Base64Url, RejectsMalformed) {
-  EXPECT_FALSE(base64url_decode("Zg=="));   // padding
-  EXPECT_FALSE(base64url_decode("Z"));      // dangling character
-  EXPECT_FALSE(base64url_decode("Zh"));     // non-zero trailing bits
-  EXPECT_FALSE(base64url_decode("a+b/"));   // standard alphabet
-  EXPECT_FALSE(base64url_decode("ab c"));   // whitespace
+  EXPECT_FALSE(base64url_decode("Zg=="));  // padding
+  EXPECT_FALSE(base64url_decode("Z"));     // dangling character
+  EXPECT_FALSE(base64url_decode("Zh"));    // non-zero trailing bits
+  EXPECT_FALSE(base64url_decode("a+b/"));  // standard alphabet
+  EXPECT_FALSE(base64url_decode("ab c"));  // whitespace
   EXPECT_FALSE(base64url_decode(std::string_view("ab\0c", 4)));
   EXPECT_FALSE(base64_decode("Zm9vYg="));  // bad padding length
 }

@@ -5,7 +5,8 @@
 namespace sigil {
 
 std::string to_rfc3339(TimePoint t, bool milliseconds) {
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  const auto ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   std::int64_t secs = ms / 1000;
   std::int64_t frac = ms % 1000;
   if (frac < 0) {

@@ -16,7 +16,9 @@ using Seconds = std::chrono::seconds;
 inline std::int64_t to_unix(TimePoint t) {
   return std::chrono::duration_cast<Seconds>(t.time_since_epoch()).count();
 }
-inline TimePoint from_unix(std::int64_t s) { return TimePoint{Seconds{s}}; }
+inline TimePoint from_unix(std::int64_t s) {
+  return TimePoint{Seconds{s}};
+}
 
 // RFC 3339 UTC, e.g. "2026-11-23T11:31:52Z", or with milliseconds "...52.123Z".
 std::string to_rfc3339(TimePoint t, bool milliseconds = false);
@@ -36,7 +38,8 @@ class SystemClock final : public Clock {
 // A clock that moves only when told to. Thread-safe.
 class FakeClock final : public Clock {
  public:
-  explicit FakeClock(TimePoint start = from_unix(1'700'000'000)) : ticks_(start.time_since_epoch().count()) {}
+  explicit FakeClock(TimePoint start = from_unix(1'700'000'000))
+      : ticks_(start.time_since_epoch().count()) {}
   TimePoint now() const override { return TimePoint{TimePoint::duration{ticks_.load()}}; }
   void set(TimePoint t) { ticks_.store(t.time_since_epoch().count()); }
   void advance(TimePoint::duration d) { ticks_.fetch_add(d.count()); }

@@ -57,7 +57,9 @@ template <typename T>
 using Result = std::expected<T, Error>;
 
 // Ok() for Result<void>.
-inline Result<void> Ok() { return {}; }
+inline Result<void> Ok() {
+  return {};
+}
 
 }  // namespace sigil
 
@@ -65,16 +67,15 @@ inline Result<void> Ok() { return {}; }
 // enclosing function, otherwise moves the value into a new variable `var`.
 #define SIGIL_CONCAT_INNER(a, b) a##b
 #define SIGIL_CONCAT(a, b) SIGIL_CONCAT_INNER(a, b)
-#define SIGIL_TRY(var, expr)                                          \
-  auto SIGIL_CONCAT(sigil_try_, __LINE__) = (expr);                   \
-  if (!SIGIL_CONCAT(sigil_try_, __LINE__))                            \
+#define SIGIL_TRY(var, expr)                                                       \
+  auto SIGIL_CONCAT(sigil_try_, __LINE__) = (expr);                                \
+  if (!SIGIL_CONCAT(sigil_try_, __LINE__))                                         \
     return std::unexpected(std::move(SIGIL_CONCAT(sigil_try_, __LINE__)).error()); \
   auto var = std::move(*SIGIL_CONCAT(sigil_try_, __LINE__))
 
 // SIGIL_CHECK(expr): for Result<void> (or any Result whose value is not needed).
-#define SIGIL_CHECK(expr)                                            \
-  do {                                                               \
-    auto sigil_check_result = (expr);                                \
-    if (!sigil_check_result)                                         \
-      return std::unexpected(std::move(sigil_check_result).error()); \
+#define SIGIL_CHECK(expr)                                                                   \
+  do {                                                                                      \
+    auto sigil_check_result = (expr);                                                       \
+    if (!sigil_check_result) return std::unexpected(std::move(sigil_check_result).error()); \
   } while (false)

@@ -29,7 +29,9 @@ class SecretString {
   explicit SecretString(std::string value) : value_(std::move(value)) {}
   SecretString(const SecretString&) = delete;
   SecretString& operator=(const SecretString&) = delete;
-  SecretString(SecretString&& other) noexcept : value_(std::move(other.value_)) { other.value_.clear(); }
+  SecretString(SecretString&& other) noexcept : value_(std::move(other.value_)) {
+    other.value_.clear();
+  }
   SecretString& operator=(SecretString&& other) noexcept {
     if (this != &other) {
       wipe(value_);

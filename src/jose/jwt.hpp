@@ -28,19 +28,21 @@ namespace sigil::jose {
 
 // Why a token was refused. Exactly one reason per refusal, so tests can assert it.
 enum class Reason {
-  kMalformed,             // not three base64url parts, bad base64url, bad or non-object JSON
-  kTooLarge,              // token or a part over the size limits
-  kAlgorithmNotAllowed,   // "alg" missing, unknown, "none", or not in Expectations::algorithms
-  kUnsupportedHeader,     // "crit" present, or "b64": false
-  kUnknownKey,            // no key with this "kid" and "alg" in the set ("kid" required when the set has several keys)
-  kBadSignature,          // the signature does not verify
-  kWrongType,             // "typ" differs from Expectations::typ
-  kMissingClaim,          // a required claim (exp, iss, aud per Expectations) is absent or of the wrong JSON type
-  kExpired,               // now >= exp + leeway
-  kNotYetValid,           // now < nbf - leeway
-  kIssuedInFuture,        // iat > now + leeway
-  kWrongIssuer,           // iss differs
-  kWrongAudience,         // aud (string or array) does not contain the expected audience
+  kMalformed,            // not three base64url parts, bad base64url, bad or non-object JSON
+  kTooLarge,             // token or a part over the size limits
+  kAlgorithmNotAllowed,  // "alg" missing, unknown, "none", or not in Expectations::algorithms
+  kUnsupportedHeader,    // "crit" present, or "b64": false
+  kUnknownKey,      // no key with this "kid" and "alg" in the set ("kid" required when the set has
+                    // several keys)
+  kBadSignature,    // the signature does not verify
+  kWrongType,       // "typ" differs from Expectations::typ
+  kMissingClaim,    // a required claim (exp, iss, aud per Expectations) is absent or of the wrong
+                    // JSON type
+  kExpired,         // now >= exp + leeway
+  kNotYetValid,     // now < nbf - leeway
+  kIssuedInFuture,  // iat > now + leeway
+  kWrongIssuer,     // iss differs
+  kWrongAudience,   // aud (string or array) does not contain the expected audience
 };
 
 std::string_view to_string(Reason reason);
@@ -56,11 +58,11 @@ struct Limits {
 };
 
 struct Expectations {
-  std::vector<Algorithm> algorithms;        // allowed; empty allows none
-  std::optional<std::string> issuer;        // when set, "iss" must equal it
-  std::optional<std::string> audience;      // when set, "aud" must contain it
-  std::optional<std::string> typ;           // when set, header "typ" must match (case-insensitive,
-                                            // "application/" prefix allowed, RFC 7515 §4.1.9)
+  std::vector<Algorithm> algorithms;    // allowed; empty allows none
+  std::optional<std::string> issuer;    // when set, "iss" must equal it
+  std::optional<std::string> audience;  // when set, "aud" must contain it
+  std::optional<std::string> typ;       // when set, header "typ" must match (case-insensitive,
+                                        // "application/" prefix allowed, RFC 7515 §4.1.9)
   Seconds leeway{30};
   bool require_exp = true;
   Limits limits{};
@@ -115,7 +117,6 @@ std::expected<VerifiedJws, VerifyError> verify_jws(std::string_view compact, con
 // Signature, then "typ", then claims: the payload must be a JSON object; exp/nbf/iat are
 // integer NumericDates when present.
 std::expected<VerifiedJwt, VerifyError> verify_jwt(std::string_view compact, const JwkSet& keys,
-                                                   const Expectations& expectations,
-                                                   TimePoint now);
+                                                   const Expectations& expectations, TimePoint now);
 
 }  // namespace sigil::jose

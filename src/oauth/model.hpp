@@ -30,7 +30,7 @@ struct Client {
   std::vector<std::string> allowed_audiences;
   std::vector<std::string> auth_methods;  // "client_secret_basic", "client_secret_post"
   ClientStatus status = ClientStatus::kActive;
-  SecretDigest secret;                    // the current secret
+  SecretDigest secret;                          // the current secret
   std::optional<SecretDigest> previous_secret;  // valid until its expires_at
   TimePoint created_at{};
   TimePoint updated_at{};
@@ -43,9 +43,9 @@ struct Client {
 //   gone     expires_at <= now                   neither
 struct SigningKeyRecord {
   std::string kid;
-  std::string alg;                  // JOSE name
-  std::string sealed_private_key;   // crypto::seal(master key, PKCS#8, "signing_key:" + kid)
-  std::string public_jwk;           // JSON text of the public JWK
+  std::string alg;                 // JOSE name
+  std::string sealed_private_key;  // crypto::seal(master key, PKCS#8, "signing_key:" + kid)
+  std::string public_jwk;          // JSON text of the public JWK
   TimePoint created_at{};
   TimePoint activates_at{};
   std::optional<TimePoint> retires_at;

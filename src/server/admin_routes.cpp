@@ -120,11 +120,13 @@ std::string_view error_for(Code code) {
 // internal ones are summarised.
 Outcome from_error(const Error& e) {
   const unsigned status = status_for(e.code);
-  return fail(status, error_for(e.code), status >= 500 ? "the server failed; see its log" : e.message);
+  return fail(status, error_for(e.code),
+              status >= 500 ? "the server failed; see its log" : e.message);
 }
 
 // The request body as a JSON object with only the named members. An empty body is {}.
-Result<json::object> json_body(const http::Request& request, std::initializer_list<std::string_view> allowed) {
+Result<json::object> json_body(const http::Request& request,
+                               std::initializer_list<std::string_view> allowed) {
   if (request.body.empty()) return json::object{};
   const auto type = request.header("Content-Type");
   if (!type || !http::media_type_is(*type, "application/json")) {
@@ -132,11 +134,15 @@ Result<json::object> json_body(const http::Request& request, std::initializer_li
   }
   std::error_code ec;
   json::value v = json::parse(request.body, ec);
-  if (ec) return std::unexpected(Error::invalid_argument("the body is not valid JSON: " + ec.message()));
-  if (!v.is_object()) return std::unexpected(Error::invalid_argument("the body must be a JSON object"));
+  if (ec)
+    return std::unexpected(Error::invalid_argument("the body is not valid JSON: " + ec.message()));
+  if (!v.is_object())
+    return std::unexpected(Error::invalid_argument("the body must be a JSON object"));
   for (const auto& member : v.as_object()) {
-    if (std::find(allowed.begin(), allowed.end(), std::string_view(member.key())) == allowed.end()) {
-      return std::unexpected(Error::invalid_argument("unknown member '" + std::string(member.key()) + "'"));
+    if (std::find(allowed.begin(), allowed.end(), std::string_view(member.key())) ==
+        allowed.end()) {
+      return std::unexpected(
+          Error::invalid_argument("unknown member '" + std::string(member.key()) + "'"));
     }
   }
   return std::move(v.as_object());
@@ -146,10 +152,13 @@ Result<std::vector<std::string>> string_list(const json::object& o, std::string_
   std::vector<std::string> out;
   const json::value* v = o.if_contains(name);
   if (v == nullptr) return out;
-  if (!v->is_array()) return std::unexpected(Error::invalid_argument(std::string(name) + " must be an array of strings"));
+  if (!v->is_array())
+    return std::unexpected(
+        Error::invalid_argument(std::string(name) + " must be an array of strings"));
   for (const auto& item : v->as_array()) {
     if (!item.is_string()) {
-      return std::unexpected(Error::invalid_argument(std::string(name) + " must be an array of strings"));
+      return std::unexpected(
+          Error::invalid_argument(std::string(name) + " must be an array of strings"));
     }
     out.emplace_back(item.as_string());
   }
@@ -159,7 +168,8 @@ Result<std::vector<std::string>> string_list(const json::object& o, std::string_
 Result<std::optional<std::string>> optional_string(const json::object& o, std::string_view name) {
   const json::value* v = o.if_contains(name);
   if (v == nullptr) return std::optional<std::string>{};
-  if (!v->is_string()) return std::unexpected(Error::invalid_argument(std::string(name) + " must be a string"));
+  if (!v->is_string())
+    return std::unexpected(Error::invalid_argument(std::string(name) + " must be a string"));
   return std::optional<std::string>(std::string(v->as_string()));
 }
 
@@ -183,30 +193,35 @@ std::optional<Outcome> App::authorize_admin(const http::Request& request, audit:
     Outcome out = fail(401, "invalid_token", description);
     // RFC 6750 §3.
     out.response.set_header("WWW-Authenticate",
-                            description.empty() ? "Bearer realm=\"sigil\""
-                                                : "Bearer realm=\"sigil\", error=\"invalid_token\"");
+                            description.empty()
+                                ? "Bearer realm=\"sigil\""
+                                : "Bearer realm=\"sigil\", error=\"invalid_token\"");
     return out;
   };
   const auto authorization = request.header("Authorization");
   if (!authorization) return unauthorized("no_token", "");
   auto bearer = http::parse_bearer_authorization(*authorization);
-  if (!bearer) return unauthorized("malformed_authorization", "expected Authorization: Bearer <token>");
+  if (!bearer)
+    return unauthorized("malformed_authorization", "expected Authorization: Bearer <token>");
   const TimePoint now = s_.clock.now();
   auto jwt = oauth::verify_access_token(*bearer, s_.keys, now);
-  if (!jwt) return unauthorized(std::string(jose::to_string(jwt.error().reason)), "the token is not valid");
+  if (!jwt)
+    return unauthorized(std::string(jose::to_string(jwt.error().reason)), "the token is not valid");
   const auto client_id = jwt->string_claim("client_id");
   const auto jti = jwt->string_claim("jti");
   if (client_id) event.client_id = std::string(*client_id);
   if (jti) event.jti = std::string(*jti);
   if (!client_id || !jti) return unauthorized("missing_claim", "the token is not valid");
   if (s_.revocations.is_revoked(*jti)) return unauthorized("revoked", "the token is not valid");
-  if (!s_.clients.is_active(*client_id)) return unauthorized("client_disabled", "the token is not valid");
+  if (!s_.clients.is_active(*client_id))
+    return unauthorized("client_disabled", "the token is not valid");
 
   bool for_us = false;
   if (const auto* aud = jwt->claims().if_contains("aud")) {
     if (aud->is_string()) for_us = aud->as_string() == s_.issuer;
     if (aud->is_array()) {
-      for (const auto& a : aud->as_array()) for_us = for_us || (a.is_string() && a.as_string() == s_.issuer);
+      for (const auto& a : aud->as_array())
+        for_us = for_us || (a.is_string() && a.as_string() == s_.issuer);
     }
   }
   bool admin_scope = false;
@@ -221,9 +236,11 @@ std::optional<Outcome> App::authorize_admin(const http::Request& request, audit:
   if (!for_us || !admin_scope) {
     event.reason = for_us ? "insufficient_scope" : "wrong_audience";
     count_denial("admin", event.reason);
-    Outcome out = fail(403, "insufficient_scope", "the token lacks scope sigil:admin for this server");
-    out.response.set_header("WWW-Authenticate",
-                            "Bearer realm=\"sigil\", error=\"insufficient_scope\", scope=\"sigil:admin\"");
+    Outcome out =
+        fail(403, "insufficient_scope", "the token lacks scope sigil:admin for this server");
+    out.response.set_header(
+        "WWW-Authenticate",
+        "Bearer realm=\"sigil\", error=\"insufficient_scope\", scope=\"sigil:admin\"");
     return out;
   }
   return std::nullopt;
@@ -250,7 +267,8 @@ Outcome App::admin(const http::Request& request) {
     if (out.response.status < 400) {
       event.decision = audit::Decision::kAllow;
     } else {
-      event.decision = out.response.status >= 500 ? audit::Decision::kError : audit::Decision::kDeny;
+      event.decision =
+          out.response.status >= 500 ? audit::Decision::kError : audit::Decision::kDeny;
       if (event.reason.empty()) event.reason = "http_" + std::to_string(out.response.status);
     }
   }
@@ -260,7 +278,8 @@ Outcome App::admin(const http::Request& request) {
   return out;
 }
 
-Outcome App::admin_clients(const http::Request& request, std::string_view rest, audit::Event& event) {
+Outcome App::admin_clients(const http::Request& request, std::string_view rest,
+                           audit::Event& event) {
   const TimePoint now = s_.clock.now();
   if (rest.empty()) {
     if (request.method == "GET") {
@@ -271,8 +290,8 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest, 
     }
     if (request.method != "POST") return fail(405, "invalid_request", "use GET or POST");
     event.event = "client.create";
-    auto body = json_body(request, {"id", "name", "attributes", "allowed_scopes", "allowed_audiences",
-                                    "auth_methods"});
+    auto body = json_body(request, {"id", "name", "attributes", "allowed_scopes",
+                                    "allowed_audiences", "auth_methods"});
     if (!body) return from_error(body.error());
     oauth::NewClient nc;
     auto id = optional_string(*body, "id");
@@ -292,9 +311,11 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest, 
     nc.allowed_audiences = std::move(*audiences);
     nc.auth_methods = std::move(*methods);
     if (const json::value* attrs = body->if_contains("attributes")) {
-      if (!attrs->is_object()) return fail(400, "invalid_request", "attributes must be an object of strings");
+      if (!attrs->is_object())
+        return fail(400, "invalid_request", "attributes must be an object of strings");
       for (const auto& a : attrs->as_object()) {
-        if (!a.value().is_string()) return fail(400, "invalid_request", "attributes must be an object of strings");
+        if (!a.value().is_string())
+          return fail(400, "invalid_request", "attributes must be an object of strings");
         nc.attributes.emplace(a.key(), a.value().as_string());
       }
     }
@@ -323,7 +344,8 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest, 
   if (action == "disable" || action == "enable") {
     event.event = action == "disable" ? "client.disable" : "client.enable";
     auto client = s_.clients.set_status(
-        id, action == "disable" ? oauth::ClientStatus::kDisabled : oauth::ClientStatus::kActive, now);
+        id, action == "disable" ? oauth::ClientStatus::kDisabled : oauth::ClientStatus::kActive,
+        now);
     if (!client) return from_error(client.error());
     return respond(200, client_json(*client));
   }
@@ -340,8 +362,8 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest, 
     auto secret = s_.clients.rotate_secret(id, Seconds{seconds}, now);
     if (!secret) return from_error(secret.error());
     json::object body_out{{"client_id", id}, {"client_secret", secret->reveal()}};
-    if (auto client = s_.clients.get(id); client && client->previous_secret && client->previous_secret->expires_at &&
-                                          seconds > 0) {
+    if (auto client = s_.clients.get(id);
+        client && client->previous_secret && client->previous_secret->expires_at && seconds > 0) {
       body_out["previous_secret_expires_at"] = to_rfc3339(*client->previous_secret->expires_at);
     }
     return respond(200, body_out);
@@ -357,7 +379,8 @@ Outcome App::admin_keys(const http::Request& request, std::string_view rest, aud
     if (request.method != "GET") return fail(405, "invalid_request", "use GET");
     json::array keys;
     for (const auto& info : s_.keys.list(now)) {
-      if (info.state != oauth::SigningKeyState::kGone) keys.push_back(key_json(info.record, info.state));
+      if (info.state != oauth::SigningKeyState::kGone)
+        keys.push_back(key_json(info.record, info.state));
     }
     return respond(200, json::object{{"keys", std::move(keys)}});
   }
@@ -371,7 +394,8 @@ Outcome App::admin_keys(const http::Request& request, std::string_view rest, aud
     std::optional<jose::Algorithm> alg;
     if (*alg_name) {
       alg = jose::algorithm_from_string(**alg_name);
-      if (!alg) return fail(400, "invalid_request", "alg must be one of ES256 ES384 EdDSA RS256 PS256");
+      if (!alg)
+        return fail(400, "invalid_request", "alg must be one of ES256 ES384 EdDSA RS256 PS256");
     }
     auto key = s_.keys.rotate(now, alg);
     if (!key) return from_error(key.error());
@@ -399,7 +423,8 @@ Outcome App::admin_revoke(const http::Request& request, audit::Event& event) {
     event.subject = outcome->token_client_id;
     if (outcome->result != oauth::RevocationResult::kRevoked) {
       event.reason = "not_revocable: " + outcome->reason;
-      return fail(400, "invalid_request", "not a valid token of this issuer (expired tokens need no revocation)");
+      return fail(400, "invalid_request",
+                  "not a valid token of this issuer (expired tokens need no revocation)");
     }
     return respond(200, json::object{{"revoked", true}, {"jti", outcome->jti}});
   }

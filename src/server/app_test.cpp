@@ -57,8 +57,11 @@ class AppTest : public ::testing::Test {
                                           .audit = sink_,
                                           .metrics = metrics_,
                                           .readiness_problem = {}});
-    auto admin = clients_->create({.id = "admin", .name = "admin", .attributes = {},
-                                   .allowed_scopes = {"sigil:admin"}, .allowed_audiences = {kIssuer},
+    auto admin = clients_->create({.id = "admin",
+                                   .name = "admin",
+                                   .attributes = {},
+                                   .allowed_scopes = {"sigil:admin"},
+                                   .allowed_audiences = {kIssuer},
                                    .auth_methods = {}},
                                   clock_.now());
     ASSERT_TRUE(admin);
@@ -66,11 +69,13 @@ class AppTest : public ::testing::Test {
   }
 
   // Sends a request; returns the response if it was answered before the sink released.
-  std::optional<http::Response> send(http::Request request, std::shared_ptr<std::optional<http::Response>> out = nullptr) {
+  std::optional<http::Response> send(http::Request request,
+                                     std::shared_ptr<std::optional<http::Response>> out = nullptr) {
     if (!out) out = std::make_shared<std::optional<http::Response>>();
     if (request.request_id.empty()) request.request_id = "req1";
     request.remote_address = "127.0.0.1";
-    app_->handle(std::move(request), http::Responder::from([out](http::Response&& r) { *out = std::move(r); }));
+    app_->handle(std::move(request),
+                 http::Responder::from([out](http::Response&& r) { *out = std::move(r); }));
     return *out;
   }
 
@@ -82,7 +87,8 @@ class AppTest : public ::testing::Test {
     return out->value_or(http::Response{});
   }
 
-  static http::Request token_request(const std::string& id, const std::string& secret, std::string body) {
+  static http::Request token_request(const std::string& id, const std::string& secret,
+                                     std::string body) {
     http::Request r;
     r.method = "POST";
     r.path = r.target = "/oauth2/token";
@@ -98,7 +104,8 @@ class AppTest : public ::testing::Test {
     return std::string(json::parse(r.body).at("access_token").as_string());
   }
 
-  http::Request admin_request(std::string method, std::string path, std::string body, const std::string& token) {
+  http::Request admin_request(std::string method, std::string path, std::string body,
+                              const std::string& token) {
     http::Request r;
     r.method = std::move(method);
     r.path = r.target = std::move(path);
@@ -158,8 +165,9 @@ TEST_F(AppTest, DenialsAreAuditedWithTheirReason) {
   ASSERT_EQ(sink_.events.size(), 1u);
   EXPECT_EQ(sink_.events[0].decision, audit::Decision::kDeny);
   EXPECT_EQ(sink_.events[0].reason, "bad_secret");
-  EXPECT_NE(metrics_.render().find("sigil_denials_total{endpoint=\"token\",reason=\"bad_secret\"} 1"),
-            std::string::npos)
+  EXPECT_NE(
+      metrics_.render().find("sigil_denials_total{endpoint=\"token\",reason=\"bad_secret\"} 1"),
+      std::string::npos)
       << metrics_.render();
 }
 
@@ -215,16 +223,21 @@ TEST_F(AppTest, AdminCreatesAndDisablesAClient) {
   EXPECT_EQ(json::parse(disabled.body).at("status").as_string(), "disabled");
   EXPECT_EQ(sink_.events.back().event, "client.disable");
   EXPECT_EQ(send_released(admin_request("GET", "/v1/clients/nobody", "", token)).status, 404u);
-  EXPECT_EQ(send_released(admin_request("POST", "/v1/clients", R"({"name":"x","bogus":1})", token)).status,
+  EXPECT_EQ(send_released(admin_request("POST", "/v1/clients", R"({"name":"x","bogus":1})", token))
+                .status,
             400u);
 }
 
 TEST_F(AppTest, AdminRefusesTokenWithoutAdminScope) {
-  auto created = clients_->create({.id = "plain", .name = "plain", .attributes = {},
-                                   .allowed_scopes = {"read"}, .allowed_audiences = {kIssuer},
+  auto created = clients_->create({.id = "plain",
+                                   .name = "plain",
+                                   .attributes = {},
+                                   .allowed_scopes = {"read"},
+                                   .allowed_audiences = {kIssuer},
                                    .auth_methods = {}},
                                   clock_.now());
-  auto r = send_released(token_request("plain", created->secret.reveal(), "grant_type=client_credentials"));
+  auto r = send_released(
+      token_request("plain", created->secret.reveal(), "grant_type=client_credentials"));
   const std::string token(json::parse(r.body).at("access_token").as_string());
   auto out = send_released(admin_request("GET", "/v1/clients", "", token));
   EXPECT_EQ(out.status, 403u);

@@ -2,10 +2,10 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
 #include <charconv>
 #include <functional>
 #include <string_view>
-#include <unistd.h>
 
 #include <boost/url/parse.hpp>
 
@@ -25,9 +25,9 @@ Result<std::int64_t> parse_int(std::string_view name, const std::string& text, s
   std::int64_t value = 0;
   auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
   if (ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) {
-    return std::unexpected(Error::invalid_argument(std::string(name) + ": expected a whole number from " +
-                                                   std::to_string(min) + " to " + std::to_string(max) +
-                                                   ", got '" + text + "'"));
+    return std::unexpected(Error::invalid_argument(
+        std::string(name) + ": expected a whole number from " + std::to_string(min) + " to " +
+        std::to_string(max) + ", got '" + text + "'"));
   }
   return value;
 }
@@ -93,24 +93,28 @@ Result<void> apply_file(Config& config, const std::string& file) {
   }
   if (root.IsNull()) return Ok();
   if (!root.IsMap()) {
-    return std::unexpected(Error::invalid_argument("config file " + file + ": expected a mapping of settings"));
+    return std::unexpected(
+        Error::invalid_argument("config file " + file + ": expected a mapping of settings"));
   }
   for (const auto& entry : root) {
     const std::string key = entry.first.as<std::string>("");
     const int line = entry.first.Mark().line + 1;
     const Setting* setting = find_setting(key);
     if (setting == nullptr) {
-      return std::unexpected(Error::invalid_argument("config file " + file + " line " + std::to_string(line) +
-                                                     ": unknown setting '" + key + "'"));
+      return std::unexpected(Error::invalid_argument("config file " + file + " line " +
+                                                     std::to_string(line) + ": unknown setting '" +
+                                                     key + "'"));
     }
     if (!entry.second.IsScalar()) {
-      return std::unexpected(Error::invalid_argument("config file " + file + " line " + std::to_string(line) +
-                                                     ": '" + key + "' must be a single value"));
+      return std::unexpected(Error::invalid_argument("config file " + file + " line " +
+                                                     std::to_string(line) + ": '" + key +
+                                                     "' must be a single value"));
     }
     auto assigned = setting->assign(config, entry.second.Scalar());
     if (!assigned) {
-      return std::unexpected(Error::invalid_argument("config file " + file + " line " + std::to_string(line) +
-                                                     ": " + assigned.error().message));
+      return std::unexpected(Error::invalid_argument("config file " + file + " line " +
+                                                     std::to_string(line) + ": " +
+                                                     assigned.error().message));
     }
   }
   return Ok();
@@ -119,12 +123,13 @@ Result<void> apply_file(Config& config, const std::string& file) {
 Result<void> validate(const Config& c) {
   static constexpr std::string_view kAlgs[] = {"ES256", "ES384", "EdDSA", "RS256", "PS256"};
   if (std::find(std::begin(kAlgs), std::end(kAlgs), c.signing_alg) == std::end(kAlgs)) {
-    return std::unexpected(Error::invalid_argument("signing_alg: '" + c.signing_alg +
-                                                   "' is not one of ES256 ES384 EdDSA RS256 PS256"));
+    return std::unexpected(Error::invalid_argument(
+        "signing_alg: '" + c.signing_alg + "' is not one of ES256 ES384 EdDSA RS256 PS256"));
   }
   const auto colon = c.listen.rfind(':');
   if (colon == std::string::npos || colon == 0) {
-    return std::unexpected(Error::invalid_argument("listen: expected HOST:PORT, got '" + c.listen + "'"));
+    return std::unexpected(
+        Error::invalid_argument("listen: expected HOST:PORT, got '" + c.listen + "'"));
   }
   SIGIL_CHECK(parse_int("listen port", c.listen.substr(colon + 1), 0, 65535));
   if (!c.issuer.empty()) {
@@ -132,25 +137,30 @@ Result<void> validate(const Config& c) {
     if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->has_query() ||
         url->has_fragment() || url->host().empty() || c.issuer.back() == '/') {
       return std::unexpected(Error::invalid_argument(
-          "issuer: expected an http(s) URL without query, fragment or trailing slash, got '" + c.issuer + "'"));
+          "issuer: expected an http(s) URL without query, fragment or trailing slash, got '" +
+          c.issuer + "'"));
     }
   }
   if (c.tls_cert.empty() != c.tls_key.empty()) {
-    return std::unexpected(Error::invalid_argument("tls_cert and tls_key go together: set both or neither"));
+    return std::unexpected(
+        Error::invalid_argument("tls_cert and tls_key go together: set both or neither"));
   }
   if (c.token_lifetime > c.max_token_lifetime) {
-    return std::unexpected(Error::invalid_argument("token_lifetime may not exceed max_token_lifetime"));
+    return std::unexpected(
+        Error::invalid_argument("token_lifetime may not exceed max_token_lifetime"));
   }
   static constexpr std::string_view kLevels[] = {"trace", "debug", "info", "warn", "error", "off"};
   if (std::find(std::begin(kLevels), std::end(kLevels), c.log_level) == std::end(kLevels)) {
-    return std::unexpected(Error::invalid_argument("log_level: '" + c.log_level + "' is not one of trace debug info warn error off"));
+    return std::unexpected(Error::invalid_argument(
+        "log_level: '" + c.log_level + "' is not one of trace debug info warn error off"));
   }
   return Ok();
 }
 
 }  // namespace
 
-Result<Config> load_config(const std::string& file, const std::map<std::string, std::string>& environment,
+Result<Config> load_config(const std::string& file,
+                           const std::map<std::string, std::string>& environment,
                            const std::map<std::string, std::string>& flags) {
   Config config;
   if (!file.empty()) SIGIL_CHECK(apply_file(config, file));
@@ -164,7 +174,8 @@ Result<Config> load_config(const std::string& file, const std::map<std::string, 
   }
   for (const auto& [name, value] : flags) {
     const Setting* setting = find_setting(name);
-    if (setting == nullptr) return std::unexpected(Error::invalid_argument("unknown setting '" + name + "'"));
+    if (setting == nullptr)
+      return std::unexpected(Error::invalid_argument("unknown setting '" + name + "'"));
     SIGIL_CHECK(setting->assign(config, value));
   }
   SIGIL_CHECK(validate(config));

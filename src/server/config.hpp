@@ -14,21 +14,21 @@
 namespace sigil::server {
 
 struct Config {
-  std::string data_dir = "var";                 // data / SIGIL_DATA
-  std::string listen = "127.0.0.1:8420";        // listen / SIGIL_LISTEN
-  std::string issuer;                           // issuer / SIGIL_ISSUER (default: stored at init)
-  unsigned threads = 0;                         // threads / SIGIL_THREADS (0 = one per core)
-  std::int64_t token_lifetime = 300;            // token_lifetime / SIGIL_TOKEN_LIFETIME, seconds
-  std::int64_t max_token_lifetime = 3600;       // max_token_lifetime
-  std::int64_t leeway = 30;                     // leeway: clock skew allowed when checking tokens
-  std::string signing_alg = "ES256";            // signing_alg: ES256 ES384 EdDSA RS256 PS256
-  std::int64_t key_propagation_delay = 300;     // key_propagation_delay: new key signs after this
-  std::string tls_cert;                         // tls_cert: PEM chain; with tls_key, serve HTTPS
-  std::string tls_key;                          // tls_key
-  std::size_t max_body_bytes = 64 * 1024;       // max_body_bytes
-  std::size_t max_header_bytes = 8 * 1024;      // max_header_bytes
-  std::int64_t idle_timeout = 30;               // idle_timeout, seconds
-  std::string log_level = "info";               // log_level: trace debug info warn error off
+  std::string data_dir = "var";              // data / SIGIL_DATA
+  std::string listen = "127.0.0.1:8420";     // listen / SIGIL_LISTEN
+  std::string issuer;                        // issuer / SIGIL_ISSUER (default: stored at init)
+  unsigned threads = 0;                      // threads / SIGIL_THREADS (0 = one per core)
+  std::int64_t token_lifetime = 300;         // token_lifetime / SIGIL_TOKEN_LIFETIME, seconds
+  std::int64_t max_token_lifetime = 3600;    // max_token_lifetime
+  std::int64_t leeway = 30;                  // leeway: clock skew allowed when checking tokens
+  std::string signing_alg = "ES256";         // signing_alg: ES256 ES384 EdDSA RS256 PS256
+  std::int64_t key_propagation_delay = 300;  // key_propagation_delay: new key signs after this
+  std::string tls_cert;                      // tls_cert: PEM chain; with tls_key, serve HTTPS
+  std::string tls_key;                       // tls_key
+  std::size_t max_body_bytes = 64 * 1024;    // max_body_bytes
+  std::size_t max_header_bytes = 8 * 1024;   // max_header_bytes
+  std::int64_t idle_timeout = 30;            // idle_timeout, seconds
+  std::string log_level = "info";            // log_level: trace debug info warn error off
 };
 
 // Builds the configuration: defaults, then the YAML file (when `file` is non-empty; unknown
@@ -36,7 +36,8 @@ struct Config {
 // then `flags` (setting name -> value as typed on the command line). Values are validated
 // (numbers in range, known algorithm, listen as HOST:PORT, issuer an http(s) URL without
 // query or fragment). kInvalidArgument says which setting and why.
-Result<Config> load_config(const std::string& file, const std::map<std::string, std::string>& environment,
+Result<Config> load_config(const std::string& file,
+                           const std::map<std::string, std::string>& environment,
                            const std::map<std::string, std::string>& flags);
 
 // The process environment as a map (only SIGIL_* variables).

@@ -21,8 +21,8 @@ Result<SecretString> decode_key(std::string_view text, std::string_view where) {
   auto raw = base64url_decode(text);
   if (!raw || raw->size() != crypto::kMasterKeyBytes) {
     if (raw) wipe(*raw);
-    return std::unexpected(Error::failed_precondition(std::string(where) +
-                                                      " must hold 32 bytes in base64url (43 characters)"));
+    return std::unexpected(Error::failed_precondition(
+        std::string(where) + " must hold 32 bytes in base64url (43 characters)"));
   }
   return SecretString(std::move(*raw));
 }

@@ -87,7 +87,8 @@ int run_init(const Config& config) {
   }
   const DataPaths paths = data_paths(config.data_dir);
   std::error_code ec;
-  if (std::filesystem::exists(paths.database, ec) || std::filesystem::exists(paths.master_key, ec) ||
+  if (std::filesystem::exists(paths.database, ec) ||
+      std::filesystem::exists(paths.master_key, ec) ||
       std::filesystem::exists(paths.audit_log, ec)) {
     std::cerr << "sigil: " << paths.dir
               << " is already initialised; nothing was changed (use another --data folder)\n";
@@ -116,7 +117,8 @@ int run_init(const Config& config) {
             << "  issuer       " << config.issuer << "\n"
             << "  signing key  " << result->kid << " (" << result->alg << ")\n"
             << "  master key   "
-            << (std::getenv("SIGIL_MASTER_KEY") ? "from SIGIL_MASTER_KEY" : paths.master_key + " (mode 0600)")
+            << (std::getenv("SIGIL_MASTER_KEY") ? "from SIGIL_MASTER_KEY"
+                                                : paths.master_key + " (mode 0600)")
             << "\n\n"
             << "The bootstrap admin client; its secret is shown only now:\n"
             << "  export SIGIL_CLIENT_ID=" << result->admin_id << "\n"

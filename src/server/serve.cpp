@@ -24,7 +24,8 @@ namespace {
 void set_up_logging(const Config& config) {
   auto logger = spdlog::stderr_logger_mt("sigil");
   // One JSON object per line; messages never carry secrets or tokens.
-  logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})", spdlog::pattern_time_type::utc);
+  logger->set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%eZ","level":"%l","msg":"%v"})",
+                      spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_default_logger(logger);
 }
@@ -52,8 +53,8 @@ int run_serve(const Config& config) {
   const DataPaths paths = data_paths(config.data_dir);
   std::error_code ec;
   if (!std::filesystem::exists(paths.database, ec)) {
-    std::cerr << "sigil: " << paths.dir << " is not initialised; run `sigil init --data " << paths.dir
-              << " --issuer URL` first\n";
+    std::cerr << "sigil: " << paths.dir << " is not initialised; run `sigil init --data "
+              << paths.dir << " --issuer URL` first\n";
     return 1;
   }
   auto options = server_options(config);
@@ -108,11 +109,13 @@ int run_serve(const Config& config) {
   http::Server server(*options, [&app](http::Request&& request, http::Responder respond) {
     app.handle(std::move(request), std::move(respond));
   });
-  if (auto started = server.start(); !started) return fail("cannot listen on " + config.listen, started.error());
+  if (auto started = server.start(); !started)
+    return fail("cannot listen on " + config.listen, started.error());
   server.stop_on_signals();
 
   const std::string scheme = options->tls ? "https" : "http";
-  spdlog::info("serving on {}://{}:{} issuer={}", scheme, json_safe(options->address), server.port(), json_safe(issuer));
+  spdlog::info("serving on {}://{}:{} issuer={}", scheme, json_safe(options->address),
+               server.port(), json_safe(issuer));
   std::cout << "sigil: serving on " << scheme << "://" << options->address << ":" << server.port()
             << " (issuer " << issuer << "); Ctrl-C stops" << std::endl;
   server.run();

@@ -20,7 +20,8 @@ Result<http::ServerOptions> server_options(const Config& config) {
   http::ServerOptions o;
   const auto colon = config.listen.rfind(':');
   std::string host = config.listen.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   if (host == "localhost") host = "127.0.0.1";
   unsigned port = 0;
   const std::string port_text = config.listen.substr(colon + 1);
