@@ -65,15 +65,12 @@ TokenEndpoint::TokenEndpoint(const ClientRegistry& clients, const KeyRing& keys)
 TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) const {
   const FormParams params(request.params);
   TokenFailure failure;
-  const bool tried_basic = request.basic.has_value() || request.authorization_header_present;
-  const auto body_id = params.get("client_id");
-  const auto body_secret = params.get("client_secret");
-  if (request.basic) {
-    failure.client_id = request.basic->client_id;
-    failure.auth_method = std::string(kClientSecretBasic);
-  } else if (body_id) {
+  const bool tried_basic = request.credentials.tried_header();
+  // Who claims to call, for the audit record of a request refused before authentication.
+  if (request.credentials.basic) {
+    failure.client_id = request.credentials.basic->client_id;
+  } else if (auto body_id = params.get("client_id")) {
     failure.client_id = std::string(*body_id);
-    if (body_secret) failure.auth_method = std::string(kClientSecretPost);
   }
   auto denied = [&](OAuthError error, std::string description, std::string reason) {
     failure.denial = Denial{error, std::move(description), std::move(reason)};
@@ -97,48 +94,11 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
                   "repeated_parameter");
   }
 
-  // RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each
-  // request."
-  if ((request.basic || request.authorization_header_present) && body_secret) {
-    return denied(OAuthError::kInvalidRequest,
-                  "the client MUST NOT use more than one authentication method",
-                  "multiple_auth_methods");
-  }
-  if (request.basic && body_id && *body_id != request.basic->client_id) {
-    return denied(OAuthError::kInvalidRequest,
-                  "client_id in the body differs from the Authorization header",
-                  "client_id_mismatch");
-  }
-  // RFC 6749 §5.2 invalid_client: "Client authentication failed (e.g., unknown client,
-  // no client authentication included, or unsupported authentication method)."
-  if (request.authorization_header_present && !request.basic) {
-    return denied(OAuthError::kInvalidClient, "client authentication failed",
-                  "malformed_authorization_header");
-  }
-  std::string_view secret;
-  std::string_view method;
-  std::string_view client_id;
-  if (request.basic) {
-    // RFC 6749 §2.3.1: "The authorization server MUST support the HTTP Basic
-    // authentication scheme for authenticating clients that were issued a client
-    // password."
-    client_id = request.basic->client_id;
-    secret = request.basic->secret.reveal();
-    method = kClientSecretBasic;
-  } else if (body_id && body_secret) {
-    // RFC 6749 §2.3.1: "the authorization server MAY support including the client
-    // credentials in the request-body using the following parameters: client_id ...
-    // client_secret".
-    client_id = *body_id;
-    secret = *body_secret;
-    method = kClientSecretPost;
-  } else {
-    return denied(OAuthError::kInvalidClient, "client authentication failed",
-                  body_id ? "missing_client_secret" : "no_client_authentication");
-  }
-  auto client = clients_.authenticate(client_id, secret, method, now);
+  auto client = authenticate_client(clients_, request.credentials, params, now);
   if (!client) {
-    failure.denial = std::move(client.error());
+    failure.client_id = std::move(client.error().client_id);
+    failure.auth_method = std::move(client.error().auth_method);
+    failure.denial = std::move(client.error().denial);
     return fail(std::move(failure), tried_basic);
   }
 

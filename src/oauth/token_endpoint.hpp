@@ -17,6 +17,7 @@
 
 #include "base/clock.hpp"
 #include "base/secrets.hpp"
+#include "oauth/client_authentication.hpp"
 #include "oauth/client_registry.hpp"
 #include "oauth/grant.hpp"
 #include "oauth/key_ring.hpp"
@@ -24,18 +25,10 @@
 
 namespace sigil::oauth {
 
-struct ClientCredentials {
-  std::string client_id;
-  SecretString secret;
-};
-
 struct TokenRequest {
   // The form body, in order, duplicates kept, already percent-decoded.
   std::vector<std::pair<std::string, std::string>> params;
-  // From an Authorization: Basic header, already decoded by the HTTP layer.
-  std::optional<ClientCredentials> basic;
-  // An Authorization header was present but was not valid Basic.
-  bool authorization_header_present = false;
+  PresentedCredentials credentials;
 };
 
 struct TokenSuccess {

@@ -128,7 +128,7 @@ TEST_F(TokenEndpointTest, BadCredentials) {
   auto c = make_client("billing");
   TokenRequest r;
   r.params = {{"grant_type", "client_credentials"}};
-  r.basic = ClientCredentials{"billing", SecretString("wrong")};
+  r.credentials.basic = ClientCredentials{"billing", SecretString("wrong")};
   auto outcome = handle(std::move(r));
   expect_denied(outcome, OAuthError::kInvalidClient, "bad_secret");
   EXPECT_TRUE(outcome.tried_basic);
@@ -143,7 +143,7 @@ TEST_F(TokenEndpointTest, BadCredentials) {
 
   TokenRequest garbled;
   garbled.params = {{"grant_type", "client_credentials"}};
-  garbled.authorization_header_present = true;
+  garbled.credentials.authorization_header_present = true;
   auto outcome2 = handle(std::move(garbled));
   expect_denied(outcome2, OAuthError::kInvalidClient, "malformed_authorization_header");
   EXPECT_TRUE(outcome2.tried_basic);
@@ -159,7 +159,7 @@ TEST_F(TokenEndpointTest, RotatedSecretWithinAndAfterOverlap) {
                 OAuthError::kInvalidClient, "expired_secret");
   TokenRequest r;
   r.params = {{"grant_type", "client_credentials"}};
-  r.basic = ClientCredentials{"billing", SecretString(fresh->reveal())};
+  r.credentials.basic = ClientCredentials{"billing", SecretString(fresh->reveal())};
   EXPECT_TRUE(handle(std::move(r)).ok());
 }
 

@@ -8,15 +8,14 @@
 #include "oauth/metadata.hpp"
 
 namespace sigil::server {
-namespace {
-
-}  // namespace
+namespace {}  // namespace
 
 http::Response oauth_error_response(const oauth::Denial& denial, bool tried_basic) {
   unsigned status = 400;
   if (denial.error == oauth::OAuthError::kInvalidClient) status = 401;
   if (denial.error == oauth::OAuthError::kServerError) status = 500;
-  http::Response r = http::Response::error(status, oauth::to_string(denial.error), denial.description);
+  http::Response r =
+      http::Response::error(status, oauth::to_string(denial.error), denial.description);
   // RFC 6749 §5.2: 401 for invalid_client "MUST include the WWW-Authenticate response
   // header field matching the authentication scheme used by the client"; a client that
   // used no header is told which scheme to use.
@@ -31,10 +30,9 @@ http::Response oauth_error_response(const oauth::Denial& denial, bool tried_basi
 App::App(Services services)
     : s_(std::move(services)),
       introspector_(s_.keys, s_.revocations, s_.clients),
-      tokens_issued_(s_.metrics.counter("sigil_tokens_issued_total", "Access tokens issued",
-                                        {"grant_type"})),
-      denials_(s_.metrics.counter("sigil_denials_total",
-                                  "Requests refused, by endpoint and reason",
+      tokens_issued_(
+          s_.metrics.counter("sigil_tokens_issued_total", "Access tokens issued", {"grant_type"})),
+      denials_(s_.metrics.counter("sigil_denials_total", "Requests refused, by endpoint and reason",
                                   {"endpoint", "reason"})) {
   routes_.emplace("/oauth2/token", RouteEntry{"POST", &App::token});
   routes_.emplace("/oauth2/introspect", RouteEntry{"POST", &App::introspect});
@@ -106,7 +104,7 @@ Outcome App::token(const http::Request& request) {
   audit::Event event = new_event(request, "token.issue");
   auto deny = [&](const oauth::Denial& denial, bool tried_basic) {
     event.decision = denial.error == oauth::OAuthError::kServerError ? audit::Decision::kError
-                                                                      : audit::Decision::kDeny;
+                                                                     : audit::Decision::kDeny;
     event.reason = denial.reason;
     count_denial("token", denial.reason);
     return Outcome{oauth_error_response(denial, tried_basic), std::move(event)};
@@ -122,21 +120,14 @@ Outcome App::token(const http::Request& request) {
   }
   auto form = http::parse_form(request.body);
   if (!form) {
-    return deny({oauth::OAuthError::kInvalidRequest, "the form body is malformed", "malformed_body"},
-                false);
+    return deny(
+        {oauth::OAuthError::kInvalidRequest, "the form body is malformed", "malformed_body"},
+        false);
   }
 
   oauth::TokenRequest token_request;
   token_request.params = form->params();
-  if (auto authorization = request.header("Authorization")) {
-    auto basic = http::parse_basic_authorization(*authorization);
-    if (basic) {
-      token_request.basic = oauth::ClientCredentials{
-          std::move(basic->client_id), SecretString(basic->client_secret.reveal())};
-    } else {
-      token_request.authorization_header_present = true;
-    }
-  }
+  token_request.credentials = presented_credentials(request);
 
   const oauth::TokenOutcome outcome = s_.token_endpoint.handle(token_request, s_.clock.now());
   if (!outcome.ok()) {
@@ -161,13 +152,26 @@ Outcome App::token(const http::Request& request) {
   return {std::move(response), std::move(event)};
 }
 
-App::FormCall App::authenticate_form_call(const http::Request& request, audit::Event& event) {
-  FormCall call;
-  auto fail = [&](oauth::Denial denial, bool tried_basic, unsigned status = 0) {
+oauth::PresentedCredentials App::presented_credentials(const http::Request& request) {
+  oauth::PresentedCredentials presented;
+  if (auto authorization = request.header("Authorization")) {
+    if (auto basic = http::parse_basic_authorization(*authorization)) {
+      presented.basic = oauth::ClientCredentials{std::move(basic->client_id),
+                                                 SecretString(basic->client_secret.reveal())};
+    } else {
+      presented.authorization_header_present = true;
+    }
+  }
+  return presented;
+}
+
+App::TokenCall App::authenticate_token_call(const http::Request& request, audit::Event& event) {
+  TokenCall call;
+  auto fail = [&](oauth::Denial denial, bool tried_header, unsigned status = 0) {
     event.decision = audit::Decision::kDeny;
     event.reason = denial.reason;
     count_denial(event.event, denial.reason);
-    http::Response r = oauth_error_response(denial, tried_basic);
+    http::Response r = oauth_error_response(denial, tried_header);
     if (status != 0) r.status = status;
     call.denied = Outcome{std::move(r), std::move(event)};
     return std::move(call);
@@ -181,81 +185,45 @@ App::FormCall App::authenticate_form_call(const http::Request& request, audit::E
   }
   auto form = http::parse_form(request.body);
   if (!form) {
-    return fail({oauth::OAuthError::kInvalidRequest, "the form body is malformed", "malformed_body"},
-                false);
+    return fail(
+        {oauth::OAuthError::kInvalidRequest, "the form body is malformed", "malformed_body"},
+        false);
   }
-  if (auto dups = form->duplicates(); !dups.empty()) {
-    return fail({oauth::OAuthError::kInvalidRequest, "parameter '" + dups.front() + "' is repeated",
-                 "repeated_parameter"},
-                false);
+  call.params = form->params();
+  const oauth::FormParams params(call.params);
+  // RFC 6749 §3.1: "Request and response parameters MUST NOT be included more than once."
+  if (params.first_repeated({})) {
+    return fail(
+        {oauth::OAuthError::kInvalidRequest, "a parameter is repeated", "repeated_parameter"},
+        false);
   }
-
-  std::string client_id;
-  std::string secret;
-  std::string method;
-  const auto authorization = request.header("Authorization");
-  const auto post_id = form->get("client_id");
-  const auto post_secret = form->get("client_secret");
-  if (authorization) {
-    auto basic = http::parse_basic_authorization(*authorization);
-    if (!basic) {
-      return fail({oauth::OAuthError::kInvalidClient, "client authentication failed",
-                   "malformed_authorization"},
-                  true);
-    }
-    if (post_id || post_secret) {
-      return fail({oauth::OAuthError::kInvalidRequest,
-                   "use one client authentication method, not several", "several_auth_methods"},
-                  true);
-    }
-    client_id = std::move(basic->client_id);
-    secret = basic->client_secret.reveal();
-    method = std::string(oauth::kClientSecretBasic);
-  } else if (post_id && post_secret) {
-    client_id = std::string(*post_id);
-    secret = std::string(*post_secret);
-    method = std::string(oauth::kClientSecretPost);
-  } else {
-    event.client_id = post_id ? std::string(*post_id) : "";
-    return fail({oauth::OAuthError::kInvalidClient, "client authentication is required",
-                 "no_client_authentication"},
-                false);
+  const oauth::PresentedCredentials presented = presented_credentials(request);
+  auto client = oauth::authenticate_client(s_.clients, presented, params, s_.clock.now());
+  if (!client) {
+    event.client_id = client.error().client_id;
+    event.auth_method = client.error().auth_method;
+    return fail(client.error().denial, presented.tried_header());
   }
-  event.client_id = client_id;
-  event.auth_method = method;
-  auto client = s_.clients.authenticate(client_id, secret, method, s_.clock.now());
-  wipe(secret);
-  if (!client) return fail(client.error(), method == oauth::kClientSecretBasic);
+  event.client_id = client->id();
+  event.auth_method = client->auth_method();
+  // RFC 7662 §2.1 and RFC 7009 §2.1: "token REQUIRED".
+  call.token = params.get("token");
+  if (!call.token) {
+    return fail(
+        {oauth::OAuthError::kInvalidRequest, "the token parameter is required", "missing_token"},
+        false);
+  }
+  call.token_type_hint = params.get("token_type_hint");
   call.client.emplace(std::move(*client));
-  for (auto& [name, value] : form->params()) {
-    if (name == "client_id" || name == "client_secret") continue;
-    call.params.emplace_back(name, value);
-  }
   return call;
 }
 
-namespace {
-std::optional<std::string_view> param(const std::vector<std::pair<std::string, std::string>>& params,
-                                      std::string_view name) {
-  for (const auto& [n, v] : params) {
-    if (n == name) return v;
-  }
-  return std::nullopt;
-}
-}  // namespace
-
 Outcome App::introspect(const http::Request& request) {
   audit::Event event = new_event(request, "token.introspect");
-  FormCall call = authenticate_form_call(request, event);
+  TokenCall call = authenticate_token_call(request, event);
   if (call.denied) return std::move(*call.denied);
-  const auto token = param(call.params, "token");
-  if (!token) {
-    event.reason = "missing_token";
-    count_denial("token.introspect", "missing_token");
-    return {http::Response::error(400, "invalid_request", "the token parameter is required"),
-            std::move(event)};
-  }
-  const oauth::IntrospectionResult result = introspector_.introspect(*token, *call.client, s_.clock.now());
+  const oauth::IntrospectionResult result =
+      introspector_.introspect(*call.token, *call.client, s_.clock.now());
   event.decision = audit::Decision::kAllow;
   event.jti = result.claims.jti;
   event.subject = result.claims.client_id;
@@ -265,17 +233,10 @@ Outcome App::introspect(const http::Request& request) {
 
 Outcome App::revoke(const http::Request& request) {
   audit::Event event = new_event(request, "token.revoke");
-  FormCall call = authenticate_form_call(request, event);
+  TokenCall call = authenticate_token_call(request, event);
   if (call.denied) return std::move(*call.denied);
-  const auto token = param(call.params, "token");
-  if (!token) {
-    event.reason = "missing_token";
-    count_denial("token.revoke", "missing_token");
-    return {http::Response::error(400, "invalid_request", "the token parameter is required"),
-            std::move(event)};
-  }
   auto outcome =
-      s_.revocation.revoke_token(*token, param(call.params, "token_type_hint"), *call.client, s_.clock.now());
+      s_.revocation.revoke_token(*call.token, call.token_type_hint, *call.client, s_.clock.now());
   if (!outcome) {
     event.decision = audit::Decision::kError;
     event.reason = outcome.error().message;
@@ -291,7 +252,7 @@ Outcome App::revoke(const http::Request& request) {
             std::move(event)};
   }
   event.decision = outcome->result == oauth::RevocationResult::kRevoked ? audit::Decision::kAllow
-                                                                         : audit::Decision::kDeny;
+                                                                        : audit::Decision::kDeny;
   return {http::Response::json(200, "{}"), std::move(event)};
 }
 

@@ -80,14 +80,18 @@ class App {
   // client_id; on failure returns the 401/403 outcome.
   std::optional<Outcome> authorize_admin(const http::Request& request, audit::Event& event);
 
-  // A client-authenticated form request (introspect, revoke): parses the body and the
-  // credentials. On failure, `denied` holds the complete outcome to return.
-  struct FormCall {
+  // Introspection and revocation: a form body with `token`, from an authenticated client.
+  // On failure, `denied` holds the complete outcome to return. The views point into
+  // `params`.
+  struct TokenCall {
     std::vector<std::pair<std::string, std::string>> params;
+    std::optional<std::string_view> token;
+    std::optional<std::string_view> token_type_hint;
     std::optional<oauth::AuthenticatedClient> client;
     std::optional<Outcome> denied;
   };
-  FormCall authenticate_form_call(const http::Request& request, audit::Event& event);
+  TokenCall authenticate_token_call(const http::Request& request, audit::Event& event);
+  static oauth::PresentedCredentials presented_credentials(const http::Request& request);
 
   audit::Event new_event(const http::Request& request, std::string name) const;
   void count_denial(std::string_view endpoint, std::string_view reason);

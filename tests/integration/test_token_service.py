@@ -147,7 +147,10 @@ class TokenServiceTest(unittest.TestCase):
         self.assertEqual(body["scope"], "profile:read")
         self.assertEqual(body["iss"], self.s.issuer)
         self.assertEqual(body["token_type"], "Bearer")
-        for bad in ("", "garbage", "a.b.c", token[:-4] + "AAAA", token.replace(".", ".x", 1)):
+        # RFC 6749 §3.1: an empty parameter counts as omitted, and token is required
+        r = self.s.introspect("", self.cid, self.secret)
+        self.assertEqual((r.status, r.json()["error"]), (400, "invalid_request"))
+        for bad in ("garbage", "a.b.c", token[:-4] + "AAAA", token.replace(".", ".x", 1)):
             r = self.s.introspect(bad, self.cid, self.secret)
             self.assertEqual(r.status, 200, bad)
             self.assertEqual(r.json(), {"active": False})

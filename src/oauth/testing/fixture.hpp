@@ -75,7 +75,7 @@ class OAuthFixture : public ::testing::Test {
                                     std::vector<std::pair<std::string, std::string>> params) {
     TokenRequest r;
     r.params = std::move(params);
-    r.basic = ClientCredentials{c.client.id, SecretString(c.secret.reveal())};
+    r.credentials.basic = ClientCredentials{c.client.id, SecretString(c.secret.reveal())};
     return r;
   }
 
