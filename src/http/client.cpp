@@ -61,10 +61,15 @@ class Exchange : public std::enable_shared_from_this<Exchange<Stream>> {
     resolver_.async_resolve(
         url_.host, std::to_string(url_.port),
         [self = this->shared_from_this()](beast::error_code ec, tcp::resolver::results_type r) {
-          if (ec) return self->fail(Error::unavailable("cannot resolve " + self->url_.host + ": " + ec.message()));
+          if (ec)
+            return self->fail(
+                Error::unavailable("cannot resolve " + self->url_.host + ": " + ec.message()));
           self->lowest().expires_at(self->deadline_);
           self->lowest().async_connect(r, [self](beast::error_code ec, const tcp::endpoint&) {
-            if (ec) return self->fail(Error::unavailable("cannot connect to " + self->url_.host + ":" + std::to_string(self->url_.port) + ": " + ec.message()));
+            if (ec)
+              return self->fail(Error::unavailable("cannot connect to " + self->url_.host + ":" +
+                                                   std::to_string(self->url_.port) + ": " +
+                                                   ec.message()));
             self->handshake();
           });
         });
@@ -77,22 +82,22 @@ class Exchange : public std::enable_shared_from_this<Exchange<Stream>> {
     if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
       write();
     } else {
-      stream_.async_handshake(ssl::stream_base::client,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) {
-                                  return self->fail(Error::unavailable(
-                                      "TLS handshake with " + self->url_.host + " failed: " +
-                                      ec.message()));
-                                }
-                                self->write();
-                              });
+      stream_.async_handshake(
+          ssl::stream_base::client, [self = this->shared_from_this()](beast::error_code ec) {
+            if (ec) {
+              return self->fail(Error::unavailable("TLS handshake with " + self->url_.host +
+                                                   " failed: " + ec.message()));
+            }
+            self->write();
+          });
     }
   }
 
   void write() {
     bhttp::async_write(stream_, req_,
                        [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
-                         if (ec) return self->fail(Error::unavailable("write failed: " + ec.message()));
+                         if (ec)
+                           return self->fail(Error::unavailable("write failed: " + ec.message()));
                          self->read();
                        });
   }
@@ -217,8 +222,8 @@ Result<ClientResponse> request(std::string_view method, std::string_view url,
   }
   bhttp::request<bhttp::string_body> req(verb, parsed.target, 11);
   bool default_port = parsed.port == (parsed.tls ? 443 : 80);
-  std::string host = parsed.host.find(':') != std::string::npos ? "[" + parsed.host + "]"
-                                                                : parsed.host;
+  std::string host =
+      parsed.host.find(':') != std::string::npos ? "[" + parsed.host + "]" : parsed.host;
   if (!default_port) host += ":" + std::to_string(parsed.port);
   req.set(bhttp::field::host, host);
   req.set(bhttp::field::user_agent, "sigil");
@@ -246,7 +251,8 @@ Result<ClientResponse> request(std::string_view method, std::string_view url,
         ctx.load_verify_file(options.ca_file, ec);
       }
       if (ec) {
-        return std::unexpected(Error::invalid_argument("cannot load CA certificates: " + ec.message()));
+        return std::unexpected(
+            Error::invalid_argument("cannot load CA certificates: " + ec.message()));
       }
       using TlsExchange = Exchange<beast::ssl_stream<beast::tcp_stream>>;
       auto ex = std::make_shared<TlsExchange>(ioc, parsed, std::move(req), deadline,
