@@ -83,8 +83,8 @@ Failure failure_for_transport(const Error& error) {
   if (error.code == Code::kInvalidArgument) return Failure{kExitUsage, error.message};
   std::string message = error.message;
   if (error.code == Code::kUnavailable) {
-    // http_client marks handshake failures "(TLS: ...)"; the usual cause is a private CA.
-    message += message.find("(TLS: ") != std::string::npos
+    // A failed TLS handshake usually means a server certificate from a private CA.
+    message += message.find("TLS handshake") != std::string::npos
                    ? "; if the server's certificate comes from a private CA, set SIGIL_CA_FILE"
                    : "; is `sigil serve` running? set SIGIL_ADDR";
   }
@@ -256,9 +256,10 @@ Environment Environment::from_process() {
 Context::Context(Environment env)
     : addr(env.addr.empty() ? std::string(kDefaultAddr) : env.addr), env_(std::move(env)) {}
 
-HttpOptions Context::http_options() const {
-  HttpOptions options;
+http::ClientOptions Context::http_options() const {
+  http::ClientOptions options;
   options.ca_file = env_.ca_file;
+  options.max_response_body_bytes = 1024 * 1024;
   return options;
 }
 
@@ -291,9 +292,13 @@ Outcome<ClientCredentials> Context::environment_credentials() const {
 Outcome<json::value> Context::send(std::string_view method, const std::string& url,
                                    const Headers& headers, std::string_view body,
                                    std::string_view what) {
-  auto answer = http_request(method, url, headers, body, http_options());
+  auto answer = http::request(method, url, headers, body, http_options());
   if (!answer) {
-    Failure failure = failure_for_transport(answer.error());
+    Error error = std::move(answer.error());
+    if (error.code == Code::kUnavailable) {
+      error.message = "cannot reach " + sanitize(addr) + " (" + error.message + ")";
+    }
+    Failure failure = failure_for_transport(error);
     if (failure.exit_code == kExitUsage) {
       failure.message = "cannot " + std::string(what) + ": " + failure.message + " (" +
                         sanitize(url.substr(0, url.find('?'))) + ")";

@@ -21,9 +21,11 @@
 
 #include "base/error.hpp"
 #include "base/secrets.hpp"
-#include "cli/http_client.hpp"
+#include "http/client.hpp"
 
 namespace sigil::cli {
+
+using Headers = http::HeaderList;
 
 inline constexpr int kExitOk = 0;
 inline constexpr int kExitRefused = 1;
@@ -58,7 +60,7 @@ int exit_code_for_status(unsigned status);
 // OAuth/admin `error` and `error_description` when it has them, with a hint for 401/403.
 Failure failure_for_answer(std::string_view what, unsigned status, std::string_view body);
 
-// The failure for an http_request() error: kInvalidArgument is a usage error (a bad
+// The failure for an http::request() error: kInvalidArgument is a usage error (a bad
 // SIGIL_ADDR, --addr, --jwks or SIGIL_CA_FILE); everything else is exit 3.
 Failure failure_for_transport(const Error& error);
 
@@ -140,7 +142,7 @@ class Context {
     return output == "json" ? OutputMode::kJson : OutputMode::kTable;
   }
   const Environment& env() const { return env_; }
-  HttpOptions http_options() const;
+  http::ClientOptions http_options() const;
 
   // addr (without a trailing '/') + path.
   std::string url(std::string_view path) const;

@@ -57,11 +57,12 @@ TEST(FailureForTransport, MapsCodesToExitStatuses) {
   EXPECT_EQ(down.message,
             "cannot reach http://127.0.0.1:8420 (Connection refused); is `sigil serve` running? "
             "set SIGIL_ADDR");
-  Failure tls = failure_for_transport(
-      Error::unavailable("cannot reach https://h (TLS: certificate verify failed)"));
+  Failure tls = failure_for_transport(Error::unavailable(
+      "cannot reach https://h (TLS handshake with h failed: certificate verify failed)"));
   EXPECT_EQ(tls.exit_code, kExitUnreachable);
   EXPECT_EQ(tls.message,
-            "cannot reach https://h (TLS: certificate verify failed); if the server's certificate "
+            "cannot reach https://h (TLS handshake with h failed: certificate verify failed); if "
+            "the server's certificate "
             "comes from a private CA, set SIGIL_CA_FILE");
   EXPECT_EQ(failure_for_transport(Error::invalid_argument("not an absolute URL")).exit_code,
             kExitUsage);
