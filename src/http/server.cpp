@@ -387,6 +387,22 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     request_id_ = new_request_id();
     method_ = "other";
     state_ = State::kHandling;
+    if (core_.options.on_rejected) {
+      RejectedRequest rejected;
+      rejected.status = status;
+      rejected.reason = description;
+      // The start line is parsed before the fields, so a request refused for its
+      // Content-Length or a field still names its method and target.
+      if (parser_ && !parser_->get().target().empty()) {
+        const auto& msg = parser_->get();
+        rejected.method = msg.method_string();
+        const std::string_view target = msg.target();
+        rejected.path = target.substr(0, std::min(target.find('?'), std::size_t{256}));
+      }
+      rejected.remote_address = remote_address_;
+      rejected.request_id = request_id_;
+      core_.options.on_rejected(rejected);
+    }
     write_response(Response::error(status, "invalid_request", description));
   }
 

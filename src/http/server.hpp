@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,17 @@ struct TlsSettings {
   std::string private_key_file;
 };
 
+// A request the server answered itself, without the handler: oversized header (431),
+// oversized body (413) or malformed (400). Reported so the application can audit it.
+struct RejectedRequest {
+  unsigned status = 0;
+  std::string reason;  // e.g. "request body too large"
+  std::string method;  // empty when the header could not be parsed
+  std::string path;    // likewise
+  std::string remote_address;
+  std::string request_id;  // the one sent back in X-Request-Id
+};
+
 struct ServerOptions {
   std::string address = "127.0.0.1";  // an IP address (v4 or v6), not a host name
   std::uint16_t port = 8420;          // 0: any free port, see Server::port()
@@ -60,6 +72,9 @@ struct ServerOptions {
   // When set, the server records sigil_http_requests_total{route,method,status} and
   // sigil_http_request_duration_seconds{route} here.
   std::shared_ptr<MetricsRegistry> metrics;
+  // Called on a server thread for each RejectedRequest, before its answer is written.
+  // Must not block.
+  std::function<void(const RejectedRequest&)> on_rejected;
 };
 
 namespace detail {

@@ -242,6 +242,46 @@ TEST(Server, BodyTooLargeIs413) {
   }
 }
 
+TEST(Server, RejectedRequestsAreReported) {
+  std::mutex mu;
+  std::vector<RejectedRequest> rejected;
+  ServerOptions options;
+  options.limits.max_body_bytes = 1000;
+  options.on_rejected = [&](const RejectedRequest& r) {
+    std::lock_guard lock(mu);
+    rejected.push_back(r);
+  };
+  Running running(std::move(options), echo_handler());
+  {
+    Client client(running.port());
+    auto res = client.request(bhttp::verb::post, "/oauth2/token?x=1", std::string(1001, 'x'));
+    EXPECT_EQ(res.result_int(), 413u);
+    std::lock_guard lock(mu);
+    ASSERT_EQ(rejected.size(), 1u);
+    EXPECT_EQ(rejected[0].status, 413u);
+    EXPECT_EQ(rejected[0].method, "POST");
+    EXPECT_EQ(rejected[0].path, "/oauth2/token");
+    EXPECT_EQ(rejected[0].remote_address, "127.0.0.1");
+    EXPECT_EQ(rejected[0].request_id, std::string(res["X-Request-Id"]));
+  }
+  {
+    Client client(running.port());
+    client.send_raw("\x01\x02 nonsense\r\n\r\n");
+    EXPECT_EQ(client.read().result_int(), 400u);
+    std::lock_guard lock(mu);
+    ASSERT_EQ(rejected.size(), 2u);
+    EXPECT_EQ(rejected[1].status, 400u);
+    EXPECT_EQ(rejected[1].method, "");
+    EXPECT_EQ(rejected[1].reason, "malformed HTTP request");
+  }
+  {
+    Client client(running.port());
+    EXPECT_EQ(client.request(bhttp::verb::post, "/", "ok").result_int(), 200u);
+    std::lock_guard lock(mu);
+    EXPECT_EQ(rejected.size(), 2u);
+  }
+}
+
 TEST(Server, GarbageIs400ThenClose) {
   Running running({}, echo_handler());
   Client client(running.port());

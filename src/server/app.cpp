@@ -83,6 +83,19 @@ void App::handle(http::Request&& request, http::Responder respond) {
                   });
 }
 
+void App::record_rejection(const http::RejectedRequest& rejected) {
+  audit::Event e;
+  e.time = s_.clock.now();
+  e.event = "http.reject";
+  e.request_id = rejected.request_id;
+  e.source_address = rejected.remote_address;
+  e.subject = rejected.method.empty() ? std::string() : rejected.method + " " + rejected.path;
+  e.decision = audit::Decision::kDeny;
+  e.reason = std::to_string(rejected.status) + " " + rejected.reason;
+  count_denial("http", "status_" + std::to_string(rejected.status));
+  s_.audit.append(std::move(e), [](Result<void>) {});
+}
+
 audit::Event App::new_event(const http::Request& request, std::string name) const {
   audit::Event e;
   e.time = s_.clock.now();

@@ -17,6 +17,7 @@
 #include "base/clock.hpp"
 #include "http/message.hpp"
 #include "http/metrics.hpp"
+#include "http/server.hpp"
 #include "oauth/client_registry.hpp"
 #include "oauth/introspection.hpp"
 #include "oauth/key_ring.hpp"
@@ -52,6 +53,10 @@ class App {
 
   // The http::Handler.
   void handle(http::Request&& request, http::Responder respond);
+
+  // For http::ServerOptions::on_rejected: audits a request the HTTP layer refused
+  // itself (oversized or malformed). The answer does not wait for the record.
+  void record_rejection(const http::RejectedRequest& rejected);
 
  private:
   using Route = Outcome (App::*)(const http::Request&);

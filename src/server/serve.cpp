@@ -106,6 +106,9 @@ int run_serve(const Config& config) {
   });
 
   options->metrics = metrics;
+  options->on_rejected = [&app](const http::RejectedRequest& rejected) {
+    app.record_rejection(rejected);
+  };
   http::Server server(*options, [&app](http::Request&& request, http::Responder respond) {
     app.handle(std::move(request), std::move(respond));
   });

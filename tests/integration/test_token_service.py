@@ -126,10 +126,17 @@ class TokenServiceTest(unittest.TestCase):
         r = http("GET", self.s.url("/oauth2/token"))
         self.assertEqual(r.status, 405)
 
-    def test_oversized_body(self):
+    def test_oversized_body_is_refused_and_audited(self):
         r = http("POST", self.s.url("/oauth2/token"), "scope=" + "a" * 200_000,
                  {**FORM, "Authorization": basic(self.cid, self.secret)})
         self.assertEqual(r.status, 413)
+        self.assertEqual(r.json()["error"], "invalid_request")
+        rejected = [e for e in self.s.audit_records() if e["event"] == "http.reject"
+                    and e.get("request_id") == r.header("X-Request-Id")]
+        self.assertEqual(len(rejected), 1)
+        self.assertEqual(rejected[0]["decision"], "deny")
+        self.assertEqual(rejected[0]["subject"], "POST /oauth2/token")
+        self.assertTrue(rejected[0]["reason"].startswith("413"))
 
     def test_unknown_path_is_404_json(self):
         r = http("GET", self.s.url("/nope"))
