@@ -8,6 +8,7 @@
 #include <string>
 
 #include "base/hex.hpp"
+#include "base/testing/test_data.hpp"
 #include "crypto/aead.hpp"
 #include "crypto/digest.hpp"
 #include "crypto/gcm.hpp"
@@ -18,18 +19,8 @@ namespace {
 
 namespace json = boost::json;
 
-// Loads a test-data file; a missing or unreadable file fails the test (never skips).
 json::object load(const std::string& relative) {
-  std::string path = std::string(SIGIL_TESTDATA_DIR) + "/" + relative;
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing test data: " << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  boost::system::error_code ec;
-  json::value v = json::parse(ss.str(), ec);
-  EXPECT_FALSE(ec) << path << ": " << ec.message();
-  EXPECT_TRUE(v.is_object()) << path;
-  return v.is_object() ? v.as_object() : json::object{};
+  return testing::load_test_json(relative);
 }
 
 std::string hex(const json::value& v) {

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "base/base64url.hpp"
+#include "base/testing/test_data.hpp"
 #include "crypto/key.hpp"
 #include "jose/jws.hpp"
 #include "jose/jwt.hpp"
@@ -22,17 +23,8 @@ namespace json = boost::json;
 const std::vector<Algorithm> kAll = {Algorithm::kES256, Algorithm::kES384, Algorithm::kEdDSA,
                                      Algorithm::kRS256, Algorithm::kPS256};
 
-// Loads a test-data file; a missing or unreadable file fails the test (never skips).
 json::object load(const std::string& relative) {
-  std::string path = std::string(SIGIL_TESTDATA_DIR) + "/" + relative;
-  std::ifstream in(path, std::ios::binary);
-  EXPECT_TRUE(in.good()) << "missing test data: " << path;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  boost::system::error_code ec;
-  json::value v = json::parse(ss.str(), ec);
-  EXPECT_FALSE(ec) << path;
-  return v.is_object() ? v.as_object() : json::object{};
+  return testing::load_test_json(relative);
 }
 
 std::string str(const json::value& v) {
