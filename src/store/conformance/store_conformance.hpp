@@ -1,12 +1,14 @@
-// The storage conformance suite: what every backend of the oauth ports must do, written
-// against the port interfaces only. A backend's test program instantiates it once with a
-// factory that opens a fresh, empty store:
+// The storage conformance suite: what every backend of the oauth and apikeys ports must
+// do, written against the port interfaces only. A backend's test program instantiates each
+// fixture (StoreConformance for the oauth ports, ApiKeyConformance for the apikeys ports)
+// once with a factory that opens a fresh, empty store:
 //
 //   #include "store/conformance/store_conformance.hpp"
 //   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
 //                            ::testing::Values(sigil::store::conformance::Backend{
 //                                "sqlite", [] { return open_fresh_sqlite(); }}),
 //                            sigil::store::conformance::backend_name);
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, ApiKeyConformance, ...the same...);
 //
 // Include it in exactly one source file per test program (it defines the tests).
 // Times used here are whole seconds: backends store unix seconds.
@@ -15,12 +17,20 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
+#include "apikeys/model.hpp"
+#include "apikeys/ports.hpp"
 #include "base/error.hpp"
 #include "oauth/model.hpp"
 #include "oauth/ports.hpp"
@@ -35,6 +45,8 @@ struct Ports {
   oauth::SigningKeyStore* signing_keys = nullptr;
   oauth::RevocationStore* revocations = nullptr;
   oauth::SettingStore* settings = nullptr;
+  apikeys::KeySpaceStore* key_spaces = nullptr;
+  apikeys::ApiKeyStore* api_keys = nullptr;
 };
 
 // For a backend whose one class implements every port.
@@ -45,6 +57,8 @@ Ports all_ports(std::shared_ptr<Store> store) {
   ports.signing_keys = store.get();
   ports.revocations = store.get();
   ports.settings = store.get();
+  if constexpr (std::is_base_of_v<apikeys::KeySpaceStore, Store>) ports.key_spaces = store.get();
+  if constexpr (std::is_base_of_v<apikeys::ApiKeyStore, Store>) ports.api_keys = store.get();
   ports.owner = std::move(store);
   return ports;
 }
@@ -437,6 +451,596 @@ TEST_P(StoreConformance, SettingsPutGetOverwrite) {
   auto unnamed = settings().put_setting("", "x");
   ASSERT_FALSE(unnamed.has_value());
   EXPECT_EQ(unnamed.error().code, Code::kInvalidArgument);
+}
+
+// ---- key spaces ----
+
+inline apikeys::KeySpace key_space(std::string id, std::string prefix) {
+  return apikeys::KeySpace{std::move(id), std::move(prefix), "Live keys", at(1'690'000'000)};
+}
+
+inline void expect_same(const apikeys::KeySpace& want, const apikeys::KeySpace& got) {
+  EXPECT_EQ(want.id, got.id);
+  EXPECT_EQ(want.prefix, got.prefix);
+  EXPECT_EQ(want.name, got.name);
+  EXPECT_EQ(want.created_at, got.created_at);
+}
+
+// A key with every optional field set. `fill` makes the digest (unique per key).
+inline apikeys::ApiKey full_api_key(std::string id, std::string space, char fill) {
+  apikeys::ApiKey k;
+  k.id = std::move(id);
+  k.key_space = std::move(space);
+  k.digest = digest(fill);
+  k.digest[5] = '\0';  // a digest is bytes, not text
+  k.start = "sk_live_AbCd";
+  k.owner = "customer-42";
+  k.name = "CI \"deploy\" key\n\xc3\xa9t\xc3\xa9";
+  k.scopes = {"invoices:read", "invoices:write"};
+  k.metadata = R"({"plan":"pro","seats":3,"tags":["a","b"],"nested":{"x":null}})";
+  k.expires_at = at(1'800'000'000);
+  k.remaining = 1000;
+  k.rate_limit = apikeys::RateLimit{100, Seconds(60)};
+  k.status = apikeys::KeyStatus::kDisabled;
+  k.rotated_from = "key_AAAAAAAAAAAAAAAAAAAA";
+  k.grace_until = at(1'700'086'400);
+  k.created_at = at(1'700'000'000);
+  k.updated_at = at(1'700'000'300);
+  k.last_used_at = at(1'700'000'200);
+  return k;
+}
+
+// A key with every optional field unset.
+inline apikeys::ApiKey minimal_api_key(std::string id, std::string space, char fill) {
+  apikeys::ApiKey k;
+  k.id = std::move(id);
+  k.key_space = std::move(space);
+  k.digest = digest(fill);
+  k.start = "sk_live_Zz09";
+  k.owner = "customer-1";
+  k.created_at = at(1'700'000'000);
+  k.updated_at = at(1'700'000'000);
+  return k;
+}
+
+inline void expect_same(const apikeys::ApiKey& want, const apikeys::ApiKey& got) {
+  EXPECT_EQ(want.id, got.id);
+  EXPECT_EQ(want.key_space, got.key_space);
+  EXPECT_EQ(want.digest, got.digest);
+  EXPECT_EQ(want.start, got.start);
+  EXPECT_EQ(want.owner, got.owner);
+  EXPECT_EQ(want.name, got.name);
+  EXPECT_EQ(want.scopes, got.scopes);
+  EXPECT_EQ(want.metadata, got.metadata);
+  EXPECT_EQ(want.expires_at, got.expires_at);
+  EXPECT_EQ(want.remaining, got.remaining);
+  ASSERT_EQ(want.rate_limit.has_value(), got.rate_limit.has_value());
+  if (want.rate_limit) {
+    EXPECT_EQ(want.rate_limit->limit, got.rate_limit->limit);
+    EXPECT_EQ(want.rate_limit->window, got.rate_limit->window);
+  }
+  EXPECT_EQ(want.status, got.status);
+  EXPECT_EQ(want.rotated_from, got.rotated_from);
+  EXPECT_EQ(want.grace_until, got.grace_until);
+  EXPECT_EQ(want.created_at, got.created_at);
+  EXPECT_EQ(want.updated_at, got.updated_at);
+  EXPECT_EQ(want.last_used_at, got.last_used_at);
+}
+
+inline std::vector<std::string> key_ids(const std::vector<apikeys::ApiKey>& keys) {
+  std::vector<std::string> out;
+  for (const auto& k : keys) out.push_back(k.id);
+  return out;
+}
+
+// A listing query (designated initialisers would trip -Wmissing-field-initializers).
+inline apikeys::ApiKeyQuery page_query(std::string space,
+                                       std::optional<std::string> owner = std::nullopt,
+                                       std::string after_id = "", std::size_t limit = 100) {
+  apikeys::ApiKeyQuery q;
+  q.key_space = std::move(space);
+  q.owner = std::move(owner);
+  q.after_id = std::move(after_id);
+  q.limit = limit;
+  return q;
+}
+
+// Every test starts with two key spaces, "live" and "test".
+class ApiKeyConformance : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    auto opened = GetParam().open_fresh();
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    ports_ = std::move(*opened);
+    ASSERT_NE(ports_.key_spaces, nullptr);
+    ASSERT_NE(ports_.api_keys, nullptr);
+    ASSERT_TRUE(spaces().create_key_space(key_space("live", "sk_live")).has_value());
+    ASSERT_TRUE(spaces().create_key_space(key_space("test", "sk_test")).has_value());
+  }
+
+  apikeys::KeySpaceStore& spaces() { return *ports_.key_spaces; }
+  apikeys::ApiKeyStore& keys() { return *ports_.api_keys; }
+
+  // Creates keys k000..k<n-1> in `space` for `owner`, digests unique across calls.
+  void create_many(int n, const std::string& space, const std::string& owner,
+                   const std::string& id_prefix = "k") {
+    for (int i = 0; i < n; ++i) {
+      char id[32];
+      std::snprintf(id, sizeof id, "%03d", i);
+      apikeys::ApiKey k = minimal_api_key(id_prefix + id, space, 'd');
+      k.digest = digest_for(k.id);
+      k.owner = owner;
+      auto created = keys().create_api_key(k);
+      ASSERT_TRUE(created.has_value()) << created.error().message;
+    }
+  }
+
+  // A distinct 32-byte digest per id.
+  static std::string digest_for(const std::string& id) {
+    std::string d(32, '\0');
+    for (std::size_t i = 0; i < id.size(); ++i) d[i % 32] = static_cast<char>(d[i % 32] ^ id[i]);
+    d[31] = static_cast<char>(id.size());
+    return d;
+  }
+
+  Ports ports_;
+};
+
+TEST_P(ApiKeyConformance, KeySpacesRoundTripInIdOrder) {
+  auto all = spaces().list_key_spaces();
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  ASSERT_EQ(all->size(), 2u);
+  expect_same(key_space("live", "sk_live"), (*all)[0]);
+  expect_same(key_space("test", "sk_test"), (*all)[1]);
+  auto one = spaces().get_key_space("test");
+  ASSERT_TRUE(one.has_value()) << one.error().message;
+  expect_same(key_space("test", "sk_test"), *one);
+}
+
+TEST_P(ApiKeyConformance, DuplicateKeySpaceIdOrPrefixIsAlreadyExists) {
+  auto same_id = spaces().create_key_space(key_space("live", "pk_other"));
+  ASSERT_FALSE(same_id.has_value());
+  EXPECT_EQ(same_id.error().code, Code::kAlreadyExists);
+  auto same_prefix = spaces().create_key_space(key_space("other", "sk_live"));
+  ASSERT_FALSE(same_prefix.has_value());
+  EXPECT_EQ(same_prefix.error().code, Code::kAlreadyExists);
+  auto all = spaces().list_key_spaces();
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ(all->size(), 2u);
+}
+
+TEST_P(ApiKeyConformance, MissingKeySpaceIsNotFound) {
+  auto got = spaces().get_key_space("nope");
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().code, Code::kNotFound);
+}
+
+// ---- API keys ----
+
+TEST_P(ApiKeyConformance, ApiKeyRoundTripKeepsEveryField) {
+  const apikeys::ApiKey k = full_api_key("key_full", "live", '\x01');
+  auto created = keys().create_api_key(k);
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  auto got = keys().get_api_key("key_full");
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  expect_same(k, *got);
+}
+
+TEST_P(ApiKeyConformance, ApiKeyWithoutOptionalFieldsRoundTrips) {
+  const apikeys::ApiKey k = minimal_api_key("key_min", "live", '\x02');
+  ASSERT_TRUE(keys().create_api_key(k).has_value());
+  auto got = keys().get_api_key("key_min");
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  expect_same(k, *got);
+  EXPECT_EQ(got->status, apikeys::KeyStatus::kActive);
+  EXPECT_EQ(got->metadata, "{}");
+  EXPECT_TRUE(got->scopes.empty());
+  EXPECT_FALSE(got->expires_at.has_value());
+  EXPECT_FALSE(got->remaining.has_value());
+  EXPECT_FALSE(got->rate_limit.has_value());
+  EXPECT_FALSE(got->rotated_from.has_value());
+  EXPECT_FALSE(got->grace_until.has_value());
+  EXPECT_FALSE(got->last_used_at.has_value());
+}
+
+TEST_P(ApiKeyConformance, ZeroCreditsAreNotUnlimited) {
+  apikeys::ApiKey k = minimal_api_key("key_zero", "live", '\x03');
+  k.remaining = 0;
+  ASSERT_TRUE(keys().create_api_key(k).has_value());
+  auto got = keys().get_api_key("key_zero");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->remaining, std::optional<std::int64_t>(0));
+}
+
+TEST_P(ApiKeyConformance, DuplicateIdOrDigestIsAlreadyExists) {
+  ASSERT_TRUE(keys().create_api_key(minimal_api_key("key_a", "live", 'a')).has_value());
+  auto same_id = keys().create_api_key(full_api_key("key_a", "live", 'b'));
+  ASSERT_FALSE(same_id.has_value());
+  EXPECT_EQ(same_id.error().code, Code::kAlreadyExists);
+  // The same digest in another key space is a duplicate too: lookup is by digest alone.
+  auto same_digest = keys().create_api_key(minimal_api_key("key_b", "test", 'a'));
+  ASSERT_FALSE(same_digest.has_value());
+  EXPECT_EQ(same_digest.error().code, Code::kAlreadyExists);
+  auto first = keys().get_api_key("key_a");
+  ASSERT_TRUE(first.has_value());
+  expect_same(minimal_api_key("key_a", "live", 'a'), *first);
+  auto second = keys().get_api_key("key_b");
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().code, Code::kNotFound);
+}
+
+TEST_P(ApiKeyConformance, UnknownKeySpaceIsNotFound) {
+  auto r = keys().create_api_key(minimal_api_key("key_x", "nowhere", 'x'));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kNotFound);
+  auto got = keys().get_api_key("key_x");
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().code, Code::kNotFound);
+}
+
+TEST_P(ApiKeyConformance, InvalidApiKeyIsRefused) {
+  std::vector<apikeys::ApiKey> bad;
+  bad.push_back(minimal_api_key("", "live", '1'));
+  bad.push_back(minimal_api_key("key_short", "live", '2'));
+  bad.back().digest = "too short";
+  bad.push_back(minimal_api_key("key_meta", "live", '3'));
+  bad.back().metadata = "[1, 2]";
+  bad.push_back(minimal_api_key("key_json", "live", '4'));
+  bad.back().metadata = "{not json";
+  bad.push_back(minimal_api_key("key_neg", "live", '5'));
+  bad.back().remaining = -1;
+  bad.push_back(minimal_api_key("key_rate", "live", '6'));
+  bad.back().rate_limit = apikeys::RateLimit{0, Seconds(60)};
+  bad.push_back(minimal_api_key("key_window", "live", '7'));
+  bad.back().rate_limit = apikeys::RateLimit{10, Seconds(0)};
+  bad.push_back(minimal_api_key("key_utf8", "live", '8'));
+  bad.back().scopes = {"\xff\xfe"};
+  bad.push_back(minimal_api_key("key_owner", "live", '9'));
+  bad.back().owner.clear();
+  for (const auto& k : bad) {
+    auto r = keys().create_api_key(k);
+    ASSERT_FALSE(r.has_value()) << k.id;
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument) << k.id << ": " << r.error().message;
+  }
+  auto none = keys().list_api_keys(page_query("live"));
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->empty());
+}
+
+TEST_P(ApiKeyConformance, ListPagesByIdWithinOneSpace) {
+  create_many(25, "live", "alice");
+  create_many(3, "test", "alice", "t");
+  std::vector<std::string> seen;
+  apikeys::ApiKeyQuery query = page_query("live", std::nullopt, "", 10);
+  std::vector<std::size_t> page_sizes;
+  while (true) {
+    auto page = keys().list_api_keys(query);
+    ASSERT_TRUE(page.has_value()) << page.error().message;
+    if (page->empty()) break;
+    page_sizes.push_back(page->size());
+    for (const auto& k : *page) {
+      EXPECT_EQ(k.key_space, "live");
+      seen.push_back(k.id);
+    }
+    query.after_id = page->back().id;
+  }
+  EXPECT_EQ(page_sizes, (std::vector<std::size_t>{10, 10, 5}));
+  ASSERT_EQ(seen.size(), 25u);
+  EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
+  EXPECT_EQ(seen.front(), "k000");
+  EXPECT_EQ(seen.back(), "k024");
+
+  auto other = keys().list_api_keys(page_query("test"));
+  ASSERT_TRUE(other.has_value());
+  EXPECT_EQ(key_ids(*other), (std::vector<std::string>{"t000", "t001", "t002"}));
+  auto unknown = keys().list_api_keys(page_query("nowhere"));
+  ASSERT_TRUE(unknown.has_value());
+  EXPECT_TRUE(unknown->empty());
+}
+
+TEST_P(ApiKeyConformance, ListFiltersByOwner) {
+  create_many(4, "live", "alice", "a");
+  create_many(3, "live", "bob", "b");
+  create_many(2, "test", "bob", "t");
+  auto bob = keys().list_api_keys(page_query("live", "bob"));
+  ASSERT_TRUE(bob.has_value()) << bob.error().message;
+  EXPECT_EQ(key_ids(*bob), (std::vector<std::string>{"b000", "b001", "b002"}));
+
+  auto page = keys().list_api_keys(page_query("live", "alice", "", 3));
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(key_ids(*page), (std::vector<std::string>{"a000", "a001", "a002"}));
+  page = keys().list_api_keys(page_query("live", "alice", "a002", 3));
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(key_ids(*page), (std::vector<std::string>{"a003"}));
+
+  auto nobody = keys().list_api_keys(page_query("live", "carol"));
+  ASSERT_TRUE(nobody.has_value());
+  EXPECT_TRUE(nobody->empty());
+  auto wildcard = keys().list_api_keys(page_query("live", "%"));
+  ASSERT_TRUE(wildcard.has_value());
+  EXPECT_TRUE(wildcard->empty());
+}
+
+TEST_P(ApiKeyConformance, ListLimitIsOneToAThousand) {
+  create_many(2, "live", "alice");
+  for (std::size_t limit : {std::size_t{0}, std::size_t{1001}}) {
+    auto r = keys().list_api_keys(page_query("live", std::nullopt, "", limit));
+    ASSERT_FALSE(r.has_value()) << limit;
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+  }
+  auto one = keys().list_api_keys(page_query("live", std::nullopt, "", 1));
+  ASSERT_TRUE(one.has_value());
+  EXPECT_EQ(one->size(), 1u);
+  auto most = keys().list_api_keys(page_query("live", std::nullopt, "", 1000));
+  ASSERT_TRUE(most.has_value());
+  EXPECT_EQ(most->size(), 2u);
+  auto no_space = keys().list_api_keys(page_query(""));
+  ASSERT_FALSE(no_space.has_value());
+  EXPECT_EQ(no_space.error().code, Code::kInvalidArgument);
+}
+
+TEST_P(ApiKeyConformance, UpdateReplacesEverythingButIdentity) {
+  const apikeys::ApiKey original = minimal_api_key("key_u", "live", 'u');
+  ASSERT_TRUE(keys().create_api_key(original).has_value());
+
+  // Every mutable field from the full key; the identity fields deliberately differ and
+  // must be ignored.
+  apikeys::ApiKey changed = full_api_key("key_u", "test", 'z');
+  changed.created_at = at(1'600'000'000);
+  ASSERT_TRUE(keys().update_api_key(changed).has_value());
+  auto got = keys().get_api_key("key_u");
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  apikeys::ApiKey want = changed;
+  want.key_space = original.key_space;
+  want.digest = original.digest;
+  want.created_at = original.created_at;
+  expect_same(want, *got);
+
+  // And back: optional fields cleared.
+  apikeys::ApiKey cleared = original;
+  cleared.updated_at = at(1'700'000'900);
+  ASSERT_TRUE(keys().update_api_key(cleared).has_value());
+  got = keys().get_api_key("key_u");
+  ASSERT_TRUE(got.has_value());
+  expect_same(cleared, *got);
+
+  auto missing = keys().update_api_key(minimal_api_key("key_none", "live", 'n'));
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, Code::kNotFound);
+}
+
+TEST_P(ApiKeyConformance, RotateCreatesNewAndUpdatesOld) {
+  apikeys::ApiKey old_key = full_api_key("key_old", "live", 'o');
+  old_key.status = apikeys::KeyStatus::kActive;
+  old_key.grace_until.reset();
+  ASSERT_TRUE(keys().create_api_key(old_key).has_value());
+
+  apikeys::ApiKey new_key = full_api_key("key_new", "live", 'n');
+  new_key.status = apikeys::KeyStatus::kActive;
+  new_key.rotated_from = "key_old";
+  new_key.grace_until.reset();
+  old_key.grace_until = at(1'700'003'600);
+  old_key.updated_at = at(1'700'000'500);
+  auto rotated = keys().rotate_api_key(old_key, new_key);
+  ASSERT_TRUE(rotated.has_value()) << rotated.error().message;
+
+  auto got_old = keys().get_api_key("key_old");
+  ASSERT_TRUE(got_old.has_value());
+  expect_same(old_key, *got_old);
+  auto got_new = keys().get_api_key("key_new");
+  ASSERT_TRUE(got_new.has_value());
+  expect_same(new_key, *got_new);
+}
+
+TEST_P(ApiKeyConformance, RotateIsAtomic) {
+  const apikeys::ApiKey old_key = minimal_api_key("key_old", "live", 'o');
+  ASSERT_TRUE(keys().create_api_key(old_key).has_value());
+  ASSERT_TRUE(keys().create_api_key(minimal_api_key("key_other", "live", 'c')).has_value());
+
+  apikeys::ApiKey graced = old_key;
+  graced.grace_until = at(1'700'003'600);
+  graced.updated_at = at(1'700'000'500);
+
+  // The new key's digest collides with another key's: nothing changes.
+  apikeys::ApiKey colliding = minimal_api_key("key_new", "live", 'c');
+  auto r = keys().rotate_api_key(graced, colliding);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kAlreadyExists);
+  auto got_old = keys().get_api_key("key_old");
+  ASSERT_TRUE(got_old.has_value());
+  expect_same(old_key, *got_old);
+  auto got_new = keys().get_api_key("key_new");
+  ASSERT_FALSE(got_new.has_value());
+  EXPECT_EQ(got_new.error().code, Code::kNotFound);
+
+  // The old key does not exist: the new one is not created either.
+  apikeys::ApiKey ghost = minimal_api_key("key_ghost", "live", 'g');
+  r = keys().rotate_api_key(ghost, minimal_api_key("key_new", "live", 'n'));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kNotFound);
+  got_new = keys().get_api_key("key_new");
+  ASSERT_FALSE(got_new.has_value());
+  EXPECT_EQ(got_new.error().code, Code::kNotFound);
+}
+
+TEST_P(ApiKeyConformance, ConsumeCreditDownToZero) {
+  apikeys::ApiKey k = minimal_api_key("key_c", "live", 'c');
+  k.remaining = 3;
+  ASSERT_TRUE(keys().create_api_key(k).has_value());
+  for (std::int64_t want : {2, 1, 0}) {
+    auto left = keys().consume_credit("key_c");
+    ASSERT_TRUE(left.has_value()) << left.error().message;
+    EXPECT_EQ(*left, want);
+  }
+  for (int i = 0; i < 2; ++i) {
+    auto none = keys().consume_credit("key_c");
+    ASSERT_FALSE(none.has_value());
+    EXPECT_EQ(none.error().code, Code::kResourceExhausted);
+  }
+  auto got = keys().get_api_key("key_c");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->remaining, std::optional<std::int64_t>(0));
+  EXPECT_EQ(got->updated_at, k.updated_at);
+}
+
+TEST_P(ApiKeyConformance, ConsumeCreditUnlimitedAndUnknown) {
+  ASSERT_TRUE(keys().create_api_key(minimal_api_key("key_u", "live", 'u')).has_value());
+  auto unlimited = keys().consume_credit("key_u");
+  ASSERT_FALSE(unlimited.has_value());
+  EXPECT_EQ(unlimited.error().code, Code::kFailedPrecondition);
+  auto got = keys().get_api_key("key_u");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_FALSE(got->remaining.has_value());
+
+  auto unknown = keys().consume_credit("key_nobody");
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code, Code::kNotFound);
+}
+
+TEST_P(ApiKeyConformance, ConcurrentConsumeTakesEachCreditOnce) {
+  constexpr int kThreads = 8;
+  constexpr std::int64_t kCredits = 100;
+  apikeys::ApiKey k = minimal_api_key("key_c", "live", 'c');
+  k.remaining = kCredits;
+  ASSERT_TRUE(keys().create_api_key(k).has_value());
+
+  std::vector<std::vector<std::int64_t>> taken(kThreads);
+  std::vector<int> other_errors(kThreads, 0);
+  std::atomic<bool> go{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      while (!go.load()) std::this_thread::yield();
+      while (true) {
+        auto left = keys().consume_credit("key_c");
+        if (left) {
+          taken[t].push_back(*left);
+        } else {
+          if (left.error().code != Code::kResourceExhausted) ++other_errors[t];
+          break;
+        }
+      }
+    });
+  }
+  go.store(true);
+  for (auto& th : threads) th.join();
+
+  EXPECT_EQ(other_errors, std::vector<int>(kThreads, 0));
+  std::vector<std::int64_t> all;
+  for (const auto& v : taken) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  // Exactly 100 successes, and each answer (credits left) seen once: 0..99.
+  ASSERT_EQ(all.size(), static_cast<std::size_t>(kCredits));
+  for (std::int64_t i = 0; i < kCredits; ++i) EXPECT_EQ(all[i], i);
+  auto got = keys().get_api_key("key_c");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->remaining, std::optional<std::int64_t>(0));
+}
+
+TEST_P(ApiKeyConformance, RecordLastUsedInOneBatch) {
+  ASSERT_TRUE(keys().create_api_key(minimal_api_key("key_a", "live", 'a')).has_value());
+  ASSERT_TRUE(keys().create_api_key(minimal_api_key("key_b", "live", 'b')).has_value());
+  ASSERT_TRUE(keys().create_api_key(minimal_api_key("key_c", "live", 'c')).has_value());
+  auto r = keys().record_last_used({{"key_a", at(1'700'000'100)},
+                                    {"key_b", at(1'700'000'200)},
+                                    {"key_nobody", at(1'700'000'300)}});
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  auto a = keys().get_api_key("key_a");
+  auto b = keys().get_api_key("key_b");
+  auto c = keys().get_api_key("key_c");
+  ASSERT_TRUE(a && b && c);
+  EXPECT_EQ(a->last_used_at, std::optional<TimePoint>(at(1'700'000'100)));
+  EXPECT_EQ(b->last_used_at, std::optional<TimePoint>(at(1'700'000'200)));
+  EXPECT_FALSE(c->last_used_at.has_value());
+  EXPECT_EQ(a->updated_at, at(1'700'000'000));
+
+  // A later batch moves the time forward, never back.
+  r = keys().record_last_used({{"key_a", at(1'700'000'050)}, {"key_b", at(1'700'000'900)}});
+  ASSERT_TRUE(r.has_value());
+  a = keys().get_api_key("key_a");
+  b = keys().get_api_key("key_b");
+  ASSERT_TRUE(a && b);
+  EXPECT_EQ(a->last_used_at, std::optional<TimePoint>(at(1'700'000'100)));
+  EXPECT_EQ(b->last_used_at, std::optional<TimePoint>(at(1'700'000'900)));
+
+  EXPECT_TRUE(keys().record_last_used({}).has_value());
+}
+
+TEST_P(ApiKeyConformance, RevokeOwnerKeysOnlyThatOwnerInThatSpace) {
+  auto make = [&](std::string id, std::string space, std::string owner, char fill,
+                  apikeys::KeyStatus status) {
+    apikeys::ApiKey k = minimal_api_key(std::move(id), std::move(space), fill);
+    k.owner = std::move(owner);
+    k.status = status;
+    auto created = keys().create_api_key(k);
+    ASSERT_TRUE(created.has_value()) << created.error().message;
+  };
+  make("key_1", "live", "alice", '1', apikeys::KeyStatus::kActive);
+  make("key_2", "live", "alice", '2', apikeys::KeyStatus::kDisabled);
+  make("key_3", "live", "alice", '3', apikeys::KeyStatus::kRevoked);
+  make("key_4", "live", "bob", '4', apikeys::KeyStatus::kActive);
+  make("key_5", "test", "alice", '5', apikeys::KeyStatus::kActive);
+
+  const TimePoint now = at(1'700'005'000);
+  auto revoked = keys().revoke_owner_keys("live", "alice", now);
+  ASSERT_TRUE(revoked.has_value()) << revoked.error().message;
+  EXPECT_EQ(*revoked, (std::vector<std::string>{"key_1", "key_2"}));
+
+  for (const char* id : {"key_1", "key_2"}) {
+    auto k = keys().get_api_key(id);
+    ASSERT_TRUE(k.has_value());
+    EXPECT_EQ(k->status, apikeys::KeyStatus::kRevoked) << id;
+    EXPECT_EQ(k->updated_at, now) << id;
+  }
+  auto already = keys().get_api_key("key_3");
+  ASSERT_TRUE(already.has_value());
+  EXPECT_EQ(already->updated_at, at(1'700'000'000));  // was revoked before: untouched
+  for (const char* id : {"key_4", "key_5"}) {
+    auto k = keys().get_api_key(id);
+    ASSERT_TRUE(k.has_value());
+    EXPECT_EQ(k->status, apikeys::KeyStatus::kActive) << id;
+  }
+
+  auto again = keys().revoke_owner_keys("live", "alice", now);
+  ASSERT_TRUE(again.has_value());
+  EXPECT_TRUE(again->empty());
+}
+
+TEST_P(ApiKeyConformance, ForEachVisitsEveryKeyOfEverySpace) {
+  create_many(30, "live", "alice");
+  create_many(20, "test", "bob", "t");
+  std::vector<std::string> seen;
+  auto r = keys().for_each_api_key([&](apikeys::ApiKey&& k) {
+    EXPECT_EQ(k.digest, digest_for(k.id));
+    seen.push_back(std::move(k.id));
+    return true;
+  });
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(seen.size(), 50u);
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(std::adjacent_find(seen.begin(), seen.end()), seen.end());
+}
+
+TEST_P(ApiKeyConformance, ForEachStopsWhenAsked) {
+  create_many(30, "live", "alice");
+  int visits = 0;
+  auto r = keys().for_each_api_key([&](apikeys::ApiKey&&) { return ++visits < 5; });
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(visits, 5);
+
+  // The store is usable afterwards, and a new walk starts from the beginning.
+  ASSERT_TRUE(keys().create_api_key(minimal_api_key("z_last", "live", 'L')).has_value());
+  visits = 0;
+  r = keys().for_each_api_key([&](apikeys::ApiKey&&) { return ++visits > 0; });
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(visits, 31);
+}
+
+TEST_P(ApiKeyConformance, ForEachOnAnEmptyStoreVisitsNothing) {
+  int visits = 0;
+  auto r = keys().for_each_api_key([&](apikeys::ApiKey&&) { return ++visits > 0; });
+  ASSERT_TRUE(r.has_value()) << r.error().message;
+  EXPECT_EQ(visits, 0);
 }
 
 }  // namespace sigil::store::conformance

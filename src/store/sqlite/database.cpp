@@ -27,6 +27,8 @@ Error sqlite_error(sqlite3* db, int rc, std::string_view what) {
   if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
     return Error::already_exists(std::move(message));
   }
+  // A reference to a record that does not exist (an API key in an unknown key space).
+  if (rc == SQLITE_CONSTRAINT_FOREIGNKEY) return Error::failed_precondition(std::move(message));
   return Error::internal(std::move(message));
 }
 

@@ -4,6 +4,7 @@
 // Every SQLite failure becomes an Error carrying SQLite's message:
 //   SQLITE_BUSY / SQLITE_LOCKED                      -> kUnavailable (retry later)
 //   primary-key or unique constraint violated        -> kAlreadyExists
+//   foreign-key constraint violated                  -> kFailedPrecondition
 //   anything else                                    -> kInternal
 #pragma once
 

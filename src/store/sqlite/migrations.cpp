@@ -58,8 +58,49 @@ CREATE TABLE settings (
 ) STRICT;
 )sql";
 
+// API keys (capability 2). A key itself is never stored: only its SHA-256 digest, unique
+// so that verification is one lookup by digest, and its first characters for display.
+// rotated_from is not a foreign key: it names history, not a dependency.
+constexpr std::string_view kV2 = R"sql(
+CREATE TABLE key_spaces (
+  id          TEXT    NOT NULL PRIMARY KEY,
+  prefix      TEXT    NOT NULL UNIQUE,
+  name        TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE api_keys (
+  id                 TEXT    NOT NULL PRIMARY KEY,
+  key_space          TEXT    NOT NULL REFERENCES key_spaces (id),
+  digest             BLOB    NOT NULL UNIQUE CHECK (length(digest) = 32),
+  start              TEXT    NOT NULL,
+  owner              TEXT    NOT NULL,
+  name               TEXT    NOT NULL,
+  scopes             TEXT    NOT NULL DEFAULT '[]'
+                     CHECK (json_valid(scopes) AND json_type(scopes) = 'array'),
+  metadata           TEXT    NOT NULL DEFAULT '{}'
+                     CHECK (json_valid(metadata) AND json_type(metadata) = 'object'),
+  expires_at         INTEGER,
+  -- Credits left; NULL: unlimited. Never below zero, whatever the code does.
+  remaining          INTEGER CHECK (remaining IS NULL OR remaining >= 0),
+  -- A token bucket: both NULL (no limit) or both set.
+  rate_limit_limit   INTEGER CHECK (rate_limit_limit IS NULL OR rate_limit_limit >= 1),
+  rate_limit_window  INTEGER CHECK (rate_limit_window IS NULL OR rate_limit_window >= 1),
+  status             TEXT    NOT NULL CHECK (status IN ('active', 'disabled', 'revoked')),
+  rotated_from       TEXT,
+  grace_until        INTEGER,
+  created_at         INTEGER NOT NULL,
+  updated_at         INTEGER NOT NULL,
+  last_used_at       INTEGER,
+  CHECK ((rate_limit_limit IS NULL) = (rate_limit_window IS NULL))
+) STRICT;
+CREATE INDEX api_keys_by_owner ON api_keys (key_space, owner, id);
+CREATE INDEX api_keys_by_space ON api_keys (key_space, id);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kV1},
+    Migration{2, kV2},
 };
 
 }  // namespace
@@ -69,6 +110,10 @@ std::span<const Migration> migrations() {
 }
 
 Result<void> migrate(Database& db, TimePoint now) {
+  return migrate_to(db, now, kMigrations.back().version);
+}
+
+Result<void> migrate_to(Database& db, TimePoint now, std::int64_t target) {
   // IMMEDIATE takes the write lock up front, so two processes opening the same new file
   // cannot both decide to apply version 1.
   SIGIL_CHECK(db.exec("BEGIN IMMEDIATE"));
@@ -89,7 +134,7 @@ Result<void> migrate(Database& db, TimePoint now) {
           ", newer than this sigil knows (" + std::to_string(newest) + "); use a newer sigil"));
     }
     for (const Migration& m : kMigrations) {
-      if (m.version <= current) continue;
+      if (m.version <= current || m.version > target) continue;
       SIGIL_CHECK(db.exec(m.sql));
       SIGIL_TRY(record,
                 db.prepare("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)"));

@@ -27,4 +27,8 @@ std::span<const Migration> migrations();
 // the backend's errors otherwise. On error nothing is changed.
 Result<void> migrate(Database& db, TimePoint now);
 
+// Like migrate(), but stops after version `target`: for tests that need a database as an
+// older sigil left it.
+Result<void> migrate_to(Database& db, TimePoint now, std::int64_t target);
+
 }  // namespace sigil::store::sqlite

@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
+
 #include "store/sqlite/database.hpp"
 #include "store/sqlite/migrations.hpp"
 
@@ -198,6 +200,146 @@ oauth::SigningKeyRecord read_key(const Statement& st) {
   k.activates_at = from_unix(st.int64(5));
   k.retires_at = optional_time(st.optional_int64(6));
   k.expires_at = optional_time(st.optional_int64(7));
+  return k;
+}
+
+// ---- key spaces and API keys ----
+
+constexpr std::string_view kKeySpaceColumns = "id, prefix, name, created_at";
+
+apikeys::KeySpace read_key_space(const Statement& st) {
+  return apikeys::KeySpace{st.text(0), st.text(1), st.text(2), from_unix(st.int64(3))};
+}
+
+constexpr std::string_view kApiKeyColumns =
+    "id, key_space, digest, start, owner, name, scopes, metadata, expires_at, remaining, "
+    "rate_limit_limit, rate_limit_window, status, rotated_from, grace_until, created_at, "
+    "updated_at, last_used_at";
+
+constexpr std::string_view kInsertApiKey =
+    "INSERT INTO api_keys (id, key_space, digest, start, owner, name, scopes, metadata, "
+    "expires_at, remaining, rate_limit_limit, rate_limit_window, status, rotated_from, "
+    "grace_until, created_at, updated_at, last_used_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)";
+
+// Parameters as in kInsertApiKey; ?2 (key_space), ?3 (digest) and ?16 (created_at) are
+// bound but not used: they never change.
+constexpr std::string_view kUpdateApiKey =
+    "UPDATE api_keys SET start = ?4, owner = ?5, name = ?6, scopes = ?7, metadata = ?8, "
+    "expires_at = ?9, remaining = ?10, rate_limit_limit = ?11, rate_limit_window = ?12, "
+    "status = ?13, rotated_from = ?14, grace_until = ?15, updated_at = ?17, "
+    "last_used_at = ?18 WHERE id = ?1";
+
+std::string_view status_text(apikeys::KeyStatus status) {
+  switch (status) {
+    case apikeys::KeyStatus::kActive:
+      return "active";
+    case apikeys::KeyStatus::kDisabled:
+      return "disabled";
+    case apikeys::KeyStatus::kRevoked:
+      return "revoked";
+  }
+  return "";
+}
+
+// Checks what the schema would refuse (and what a later read could not use), with a
+// message that names the field instead of SQLite's constraint text.
+Result<void> check_api_key(const apikeys::ApiKey& k, bool new_key) {
+  SIGIL_CHECK(check_not_empty(k.id, "API key id"));
+  SIGIL_CHECK(check_not_empty(k.owner, "API key owner"));
+  SIGIL_CHECK(check_not_empty(k.start, "API key start"));
+  if (new_key) {
+    SIGIL_CHECK(check_not_empty(k.key_space, "API key space"));
+    if (k.digest.size() != kDigestBytes) {
+      return std::unexpected(
+          Error::invalid_argument("API key digest must be a 32-byte SHA-256 digest"));
+    }
+  }
+  json::error_code ec;
+  const json::value metadata = json::parse(k.metadata, ec);
+  if (ec || !metadata.is_object()) {
+    return std::unexpected(Error::invalid_argument("API key metadata is not a JSON object"));
+  }
+  if (k.remaining && *k.remaining < 0) {
+    return std::unexpected(Error::invalid_argument("API key credits are negative"));
+  }
+  if (k.rate_limit && (k.rate_limit->limit < 1 || k.rate_limit->window < Seconds(1))) {
+    return std::unexpected(
+        Error::invalid_argument("API key rate limit must allow at least 1 request per second"));
+  }
+  if (status_text(k.status).empty()) {
+    return std::unexpected(Error::invalid_argument("API key status is unknown"));
+  }
+  return Ok();
+}
+
+// Binds ?1..?18 in the order of kApiKeyColumns, after validating the record.
+Result<void> bind_api_key(Statement& st, const apikeys::ApiKey& k, bool new_key) {
+  SIGIL_CHECK(check_api_key(k, new_key));
+  SIGIL_TRY(scopes, list_to_json(k.scopes, "API key scopes"));
+  st.bind_text(1, k.id);
+  st.bind_text(2, k.key_space);
+  st.bind_blob(3, k.digest);
+  st.bind_text(4, k.start);
+  st.bind_text(5, k.owner);
+  st.bind_text(6, k.name);
+  st.bind_text(7, scopes);
+  st.bind_text(8, k.metadata);
+  st.bind(9, optional_unix(k.expires_at));
+  st.bind(10, k.remaining);
+  if (k.rate_limit) {
+    st.bind(11, k.rate_limit->limit);
+    st.bind(12, static_cast<std::int64_t>(k.rate_limit->window.count()));
+  } else {
+    st.bind_null(11);
+    st.bind_null(12);
+  }
+  st.bind_text(13, status_text(k.status));
+  if (k.rotated_from) {
+    st.bind_text(14, *k.rotated_from);
+  } else {
+    st.bind_null(14);
+  }
+  st.bind(15, optional_unix(k.grace_until));
+  st.bind(16, to_unix(k.created_at));
+  st.bind(17, to_unix(k.updated_at));
+  st.bind(18, optional_unix(k.last_used_at));
+  return Ok();
+}
+
+// Metadata is returned as stored: the schema's CHECK keeps it a JSON object.
+Result<apikeys::ApiKey> read_api_key(const Statement& st) {
+  apikeys::ApiKey k;
+  k.id = st.text(0);
+  k.key_space = st.text(1);
+  k.digest = st.blob(2);
+  k.start = st.text(3);
+  k.owner = st.text(4);
+  k.name = st.text(5);
+  SIGIL_TRY(scopes, list_from_json(st.text(6), "scopes", "API key " + k.id));
+  k.scopes = std::move(scopes);
+  k.metadata = st.text(7);
+  k.expires_at = optional_time(st.optional_int64(8));
+  k.remaining = st.optional_int64(9);
+  if (!st.is_null(10) && !st.is_null(11)) {
+    k.rate_limit = apikeys::RateLimit{st.int64(10), Seconds(st.int64(11))};
+  }
+  const std::string status = st.text(12);
+  if (status == "active") {
+    k.status = apikeys::KeyStatus::kActive;
+  } else if (status == "disabled") {
+    k.status = apikeys::KeyStatus::kDisabled;
+  } else if (status == "revoked") {
+    k.status = apikeys::KeyStatus::kRevoked;
+  } else {
+    return std::unexpected(
+        Error::internal("sqlite: damaged row: unknown status of API key " + k.id));
+  }
+  if (!st.is_null(13)) k.rotated_from = st.text(13);
+  k.grace_until = optional_time(st.optional_int64(14));
+  k.created_at = from_unix(st.int64(15));
+  k.updated_at = from_unix(st.int64(16));
+  k.last_used_at = optional_time(st.optional_int64(17));
   return k;
 }
 
@@ -402,6 +544,224 @@ Result<void> SqliteStore::put_setting(std::string_view name, std::string_view va
   st.bind_text(1, name);
   st.bind_text(2, value);
   return st.run();
+}
+
+// ---- key spaces ----
+
+Result<void> SqliteStore::create_key_space(const apikeys::KeySpace& space) {
+  SIGIL_CHECK(check_not_empty(space.id, "key space id"));
+  SIGIL_CHECK(check_not_empty(space.prefix, "key space prefix"));
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("INSERT INTO key_spaces (", kKeySpaceColumns,
+                                 ") VALUES (?1, ?2, ?3, ?4)")));
+  st.bind_text(1, space.id);
+  st.bind_text(2, space.prefix);
+  st.bind_text(3, space.name);
+  st.bind(4, to_unix(space.created_at));
+  auto done = st.run();
+  if (!done && done.error().code == Code::kAlreadyExists) {
+    return std::unexpected(Error::already_exists("key space " + space.id + " or prefix " +
+                                                 space.prefix + " exists already"));
+  }
+  return done;
+}
+
+Result<apikeys::KeySpace> SqliteStore::get_key_space(std::string_view id) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("SELECT ", kKeySpaceColumns, " FROM key_spaces WHERE id = ?1")));
+  st.bind_text(1, id);
+  SIGIL_TRY(row, st.step());
+  if (!row) return std::unexpected(Error::not_found("no key space " + std::string(id)));
+  return read_key_space(st);
+}
+
+Result<std::vector<apikeys::KeySpace>> SqliteStore::list_key_spaces() {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("SELECT ", kKeySpaceColumns, " FROM key_spaces ORDER BY id")));
+  std::vector<apikeys::KeySpace> spaces;
+  while (true) {
+    SIGIL_TRY(row, st.step());
+    if (!row) break;
+    spaces.push_back(read_key_space(st));
+  }
+  return spaces;
+}
+
+// ---- API keys ----
+
+Result<void> SqliteStore::insert_api_key_locked(const apikeys::ApiKey& key) {
+  SIGIL_TRY(st, db_->prepare(kInsertApiKey));
+  SIGIL_CHECK(bind_api_key(st, key, /*new_key=*/true));
+  auto done = st.run();
+  if (done) return Ok();
+  // The digest is not named: it identifies a key as well as the key does.
+  if (done.error().code == Code::kAlreadyExists) {
+    return std::unexpected(
+        Error::already_exists("API key " + key.id + " or one with the same digest exists"));
+  }
+  if (done.error().code == Code::kFailedPrecondition) {
+    return std::unexpected(Error::not_found("no key space " + key.key_space));
+  }
+  return done;
+}
+
+Result<void> SqliteStore::create_api_key(const apikeys::ApiKey& key) {
+  std::lock_guard lock(mu_);
+  return insert_api_key_locked(key);
+}
+
+Result<void> SqliteStore::insert_api_keys(const std::vector<apikeys::ApiKey>& keys) {
+  return transaction([&]() -> Result<void> {
+    for (const auto& key : keys) SIGIL_CHECK(insert_api_key_locked(key));
+    return Ok();
+  });
+}
+
+Result<apikeys::ApiKey> SqliteStore::get_api_key(std::string_view id) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("SELECT ", kApiKeyColumns, " FROM api_keys WHERE id = ?1")));
+  st.bind_text(1, id);
+  SIGIL_TRY(row, st.step());
+  if (!row) return std::unexpected(Error::not_found("no API key " + std::string(id)));
+  return read_api_key(st);
+}
+
+Result<std::vector<apikeys::ApiKey>> SqliteStore::list_api_keys(const apikeys::ApiKeyQuery& query) {
+  SIGIL_CHECK(check_not_empty(query.key_space, "key space of the listing"));
+  if (query.limit < 1 || query.limit > 1000) {
+    return std::unexpected(Error::invalid_argument("listing limit must be 1..1000"));
+  }
+  std::lock_guard lock(mu_);
+  // Two statements rather than "(?2 IS NULL OR owner = ?2)", so that each uses its index.
+  SIGIL_TRY(st, db_->prepare(query.owner ? sql("SELECT ", kApiKeyColumns,
+                                               " FROM api_keys WHERE key_space = ?1 AND owner = ?2 "
+                                               "AND id > ?3 ORDER BY id LIMIT ?4")
+                                         : sql("SELECT ", kApiKeyColumns,
+                                               " FROM api_keys WHERE key_space = ?1 AND id > ?3 "
+                                               "ORDER BY id LIMIT ?4")));
+  st.bind_text(1, query.key_space);
+  if (query.owner) st.bind_text(2, *query.owner);
+  st.bind_text(3, query.after_id);
+  st.bind(4, static_cast<std::int64_t>(query.limit));
+  std::vector<apikeys::ApiKey> keys;
+  keys.reserve(query.limit);
+  while (true) {
+    SIGIL_TRY(row, st.step());
+    if (!row) break;
+    SIGIL_TRY(key, read_api_key(st));
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
+Result<void> SqliteStore::for_each_api_key(const std::function<bool(apikeys::ApiKey&&)>& visit) {
+  std::lock_guard lock(mu_);
+  // A nested walk would reuse, and so reset, the cached statement of this one.
+  if (walking_keys_) {
+    return std::unexpected(Error::failed_precondition("for_each_api_key is already running"));
+  }
+  walking_keys_ = true;
+  struct Done {
+    bool& flag;
+    ~Done() { flag = false; }
+  } done{walking_keys_};
+  SIGIL_TRY(st, db_->prepare(sql("SELECT ", kApiKeyColumns, " FROM api_keys ORDER BY id")));
+  while (true) {
+    SIGIL_TRY(row, st.step());
+    if (!row) break;
+    SIGIL_TRY(key, read_api_key(st));
+    if (!visit(std::move(key))) break;
+  }
+  return Ok();
+}
+
+Result<void> SqliteStore::update_api_key_locked(const apikeys::ApiKey& key) {
+  SIGIL_TRY(st, db_->prepare(kUpdateApiKey));
+  SIGIL_CHECK(bind_api_key(st, key, /*new_key=*/false));
+  SIGIL_CHECK(st.run());
+  if (db_->changes() == 0) return std::unexpected(Error::not_found("no API key " + key.id));
+  return Ok();
+}
+
+Result<void> SqliteStore::update_api_key(const apikeys::ApiKey& key) {
+  std::lock_guard lock(mu_);
+  return update_api_key_locked(key);
+}
+
+Result<void> SqliteStore::rotate_api_key(const apikeys::ApiKey& old_key,
+                                         const apikeys::ApiKey& new_key) {
+  return transaction([&]() -> Result<void> {
+    SIGIL_CHECK(insert_api_key_locked(new_key));
+    return update_api_key_locked(old_key);
+  });
+}
+
+Result<std::int64_t> SqliteStore::consume_credit(std::string_view id) {
+  std::lock_guard lock(mu_);
+  {
+    // One statement: the check and the decrement cannot be separated, not even by another
+    // process writing the same file.
+    SIGIL_TRY(st, db_->prepare("UPDATE api_keys SET remaining = remaining - 1 "
+                               "WHERE id = ?1 AND remaining > 0 RETURNING remaining"));
+    st.bind_text(1, id);
+    SIGIL_TRY(row, st.step());
+    if (row) {
+      const std::int64_t left = st.int64(0);
+      SIGIL_TRY(more, st.step());
+      if (more) return std::unexpected(Error::internal("sqlite: API key id is not unique"));
+      return left;
+    }
+  }
+  // Nothing was taken; say why.
+  SIGIL_TRY(st, db_->prepare("SELECT remaining FROM api_keys WHERE id = ?1"));
+  st.bind_text(1, id);
+  SIGIL_TRY(row, st.step());
+  if (!row) return std::unexpected(Error::not_found("no API key " + std::string(id)));
+  if (st.is_null(0)) {
+    return std::unexpected(
+        Error::failed_precondition("API key " + std::string(id) + " has unlimited credits"));
+  }
+  return std::unexpected(
+      Error::resource_exhausted("API key " + std::string(id) + " has no credits left"));
+}
+
+Result<void> SqliteStore::record_last_used(
+    const std::vector<std::pair<std::string, TimePoint>>& uses) {
+  if (uses.empty()) return Ok();
+  return transaction([&]() -> Result<void> {
+    for (const auto& [id, at] : uses) {
+      // max() with a NULL is NULL in SQLite, hence the coalesce.
+      SIGIL_TRY(st, db_->prepare("UPDATE api_keys SET last_used_at = "
+                                 "max(coalesce(last_used_at, ?2), ?2) WHERE id = ?1"));
+      st.bind_text(1, id);
+      st.bind(2, to_unix(at));
+      SIGIL_CHECK(st.run());
+    }
+    return Ok();
+  });
+}
+
+Result<std::vector<std::string>> SqliteStore::revoke_owner_keys(std::string_view key_space,
+                                                                std::string_view owner,
+                                                                TimePoint now) {
+  std::vector<std::string> ids;
+  auto done = transaction([&]() -> Result<void> {
+    SIGIL_TRY(st, db_->prepare("UPDATE api_keys SET status = 'revoked', updated_at = ?3 "
+                               "WHERE key_space = ?1 AND owner = ?2 "
+                               "AND status IN ('active', 'disabled') RETURNING id"));
+    st.bind_text(1, key_space);
+    st.bind_text(2, owner);
+    st.bind(3, to_unix(now));
+    while (true) {
+      SIGIL_TRY(row, st.step());
+      if (!row) break;
+      ids.push_back(st.text(0));
+    }
+    return Ok();
+  });
+  if (!done) return std::unexpected(std::move(done).error());
+  std::sort(ids.begin(), ids.end());
+  return ids;
 }
 
 }  // namespace sigil::store::sqlite

@@ -1,4 +1,5 @@
-// The embedded storage backend: every port of oauth/ports.hpp over one SQLite file.
+// The embedded storage backend: every port of oauth/ports.hpp and apikeys/ports.hpp over
+// one SQLite file.
 //
 //   SIGIL_TRY(store, store::sqlite::SqliteStore::open(data_dir + "/sigil.db"));
 //   SIGIL_CHECK(store->create_client(client));
@@ -14,9 +15,14 @@
 //
 // Times are stored as whole unix seconds: sub-second parts are dropped (toward the epoch).
 //
-// Errors (besides those listed in oauth/ports.hpp):
+// Errors (besides those listed in oauth/ports.hpp and apikeys/ports.hpp):
 //   kInvalidArgument    an empty id/kid/jti/setting name, or a secret digest that is
-//                       neither empty nor 32 bytes
+//                       neither empty nor 32 bytes; for API keys: an empty id, key space,
+//                       owner or start, a digest that is not 32 bytes, metadata that is not
+//                       a JSON object, negative credits, a rate limit below 1 per 1 s, a
+//                       listing limit outside 1..1000
+//   kNotFound           (create_api_key, rotate_api_key, insert_api_keys) the key's key
+//                       space does not exist
 //   kUnavailable        the database is locked by another process beyond the busy timeout
 //   kFailedPrecondition (open) the file was written by a newer sigil
 //   kInternal           any other SQLite failure (message from SQLite) or a damaged row
@@ -28,6 +34,7 @@
 #include <mutex>
 #include <string>
 
+#include "apikeys/ports.hpp"
 #include "base/error.hpp"
 #include "oauth/ports.hpp"
 
@@ -44,7 +51,9 @@ struct SqliteOptions {
 class SqliteStore final : public oauth::ClientStore,
                           public oauth::SigningKeyStore,
                           public oauth::RevocationStore,
-                          public oauth::SettingStore {
+                          public oauth::SettingStore,
+                          public apikeys::KeySpaceStore,
+                          public apikeys::ApiKeyStore {
  public:
   // Opens the database at `path`, creating it (mode 0600) if missing, and migrates its
   // schema to the newest version.
@@ -80,13 +89,45 @@ class SqliteStore final : public oauth::ClientStore,
   Result<std::optional<std::string>> get_setting(std::string_view name) override;
   Result<void> put_setting(std::string_view name, std::string_view value) override;
 
+  // KeySpaceStore
+  Result<void> create_key_space(const apikeys::KeySpace& space) override;
+  Result<apikeys::KeySpace> get_key_space(std::string_view id) override;
+  Result<std::vector<apikeys::KeySpace>> list_key_spaces() override;
+
+  // ApiKeyStore
+  Result<void> create_api_key(const apikeys::ApiKey& key) override;
+  Result<apikeys::ApiKey> get_api_key(std::string_view id) override;
+  Result<std::vector<apikeys::ApiKey>> list_api_keys(const apikeys::ApiKeyQuery& query) override;
+  // Holds the store's lock while it runs: other threads' calls wait. `visit` may call other
+  // methods of this store; calling for_each_api_key from it is kFailedPrecondition.
+  Result<void> for_each_api_key(const std::function<bool(apikeys::ApiKey&&)>& visit) override;
+  Result<void> update_api_key(const apikeys::ApiKey& key) override;
+  Result<void> rotate_api_key(const apikeys::ApiKey& old_key,
+                              const apikeys::ApiKey& new_key) override;
+  Result<std::int64_t> consume_credit(std::string_view id) override;
+  // Never moves a key's last use back in time; ids that match no key are skipped.
+  Result<void> record_last_used(
+      const std::vector<std::pair<std::string, TimePoint>>& uses) override;
+  // The ids come back sorted.
+  Result<std::vector<std::string>> revoke_owner_keys(std::string_view key_space,
+                                                     std::string_view owner,
+                                                     TimePoint now) override;
+
+  // Creates every key in one transaction, or none (for loading and benchmarks).
+  Result<void> insert_api_keys(const std::vector<apikeys::ApiKey>& keys);
+
  private:
   explicit SqliteStore(std::unique_ptr<Database> db);
+
+  // The caller holds mu_.
+  Result<void> insert_api_key_locked(const apikeys::ApiKey& key);
+  Result<void> update_api_key_locked(const apikeys::ApiKey& key);
 
   // Recursive so that a transaction body can call the public methods.
   std::recursive_mutex mu_;
   std::unique_ptr<Database> db_;  // guarded by mu_
   int transaction_depth_ = 0;     // guarded by mu_
+  bool walking_keys_ = false;     // guarded by mu_; for_each_api_key is running
 };
 
 }  // namespace sigil::store::sqlite

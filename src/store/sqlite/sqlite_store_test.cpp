@@ -5,6 +5,8 @@
 #include <sqlite3.h>
 #include <sys/stat.h>
 
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -41,6 +43,9 @@ Result<conformance::Ports> open_fresh_sqlite() {
 
 namespace sigil::store::conformance {
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
+                         ::testing::Values(Backend{"sqlite", sqlite::open_fresh_sqlite}),
+                         backend_name);
+INSTANTIATE_TEST_SUITE_P(Sqlite, ApiKeyConformance,
                          ::testing::Values(Backend{"sqlite", sqlite::open_fresh_sqlite}),
                          backend_name);
 }  // namespace sigil::store::conformance
@@ -110,7 +115,8 @@ TEST_F(SqliteStoreTest, MigrationsAreRecorded) {
   EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), migrations().back().version);
   EXPECT_GE(raw.integer("SELECT min(applied_at) FROM schema_migrations"), before);
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
-  for (const char* table : {"clients", "signing_keys", "revoked_tokens", "settings"}) {
+  for (const char* table : {"clients", "signing_keys", "revoked_tokens", "settings", "key_spaces",
+                            "api_keys", "api_keys_by_owner", "api_keys_by_space"}) {
     EXPECT_EQ(
         raw.integer(std::string("SELECT count(*) FROM sqlite_schema WHERE name = '") + table + "'"),
         1)
@@ -278,6 +284,178 @@ TEST_F(SqliteStoreTest, SubSecondTimesAreTruncated) {
   ASSERT_TRUE(listed.has_value());
   ASSERT_EQ(listed->size(), 1u);
   EXPECT_EQ((*listed)[0].expires_at, from_unix(1'700'000'000));
+}
+
+// ---- API keys, SQLite-specific ----
+
+TEST_F(SqliteStoreTest, MigrationTwoKeepsVersionOneData) {
+  {
+    // The database as a version-1 sigil left it; a client and a setting are added below.
+    auto db = Database::open(db_path(), std::chrono::milliseconds(1000));
+    ASSERT_TRUE(db.has_value()) << db.error().message;
+    ASSERT_TRUE(migrate_to(*db, from_unix(1'600'000'000), 1).has_value());
+  }
+  {
+    Raw raw(db_path());
+    ASSERT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 1);
+    ASSERT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'api_keys'"), 0);
+    ASSERT_EQ(raw.exec("INSERT INTO settings VALUES ('issuer', 'https://old.example')"), SQLITE_OK);
+  }
+  {
+    Raw raw(db_path());
+    ASSERT_EQ(raw.exec("INSERT INTO clients (id, name, status, secret_digest, created_at, "
+                       "updated_at) VALUES ('old-client', 'Old', 'active', zeroblob(32), 1, 2)"),
+              SQLITE_OK);
+  }
+
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  auto client = store->get_client("old-client");
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  EXPECT_EQ(client->name, "Old");
+  EXPECT_EQ(client->secret.sha256, std::string(32, '\0'));
+  auto issuer = store->get_setting("issuer");
+  ASSERT_TRUE(issuer.has_value() && issuer->has_value());
+  EXPECT_EQ(**issuer, "https://old.example");
+
+  // Version 2 is in place and usable.
+  ASSERT_TRUE(store->create_key_space(conformance::key_space("live", "sk_live")).has_value());
+  ASSERT_TRUE(
+      store->create_api_key(conformance::full_api_key("key_1", "live", '\x01')).has_value());
+  auto key = store->get_api_key("key_1");
+  ASSERT_TRUE(key.has_value()) << key.error().message;
+  conformance::expect_same(conformance::full_api_key("key_1", "live", '\x01'), *key);
+  store.reset();
+
+  Raw raw(db_path());
+  EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 2);
+  EXPECT_EQ(raw.integer("SELECT applied_at FROM schema_migrations WHERE version = 1"),
+            1'600'000'000);
+}
+
+TEST_F(SqliteStoreTest, CreditsNeverGoBelowZeroInTheSchema) {
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->create_key_space(conformance::key_space("live", "sk_live")).has_value());
+  apikeys::ApiKey k = conformance::minimal_api_key("key_1", "live", 'a');
+  k.remaining = 0;
+  ASSERT_TRUE(store->create_api_key(k).has_value());
+  Raw raw(db_path());
+  EXPECT_NE(raw.exec("UPDATE api_keys SET remaining = -1 WHERE id = 'key_1'"), SQLITE_OK);
+  EXPECT_NE(raw.exec("UPDATE api_keys SET metadata = '[]' WHERE id = 'key_1'"), SQLITE_OK);
+  EXPECT_NE(raw.exec("UPDATE api_keys SET digest = x'00' WHERE id = 'key_1'"), SQLITE_OK);
+  EXPECT_NE(raw.exec("UPDATE api_keys SET rate_limit_limit = 5 WHERE id = 'key_1'"), SQLITE_OK);
+}
+
+TEST_F(SqliteStoreTest, DamagedApiKeyRowIsAnErrorNotACrash) {
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->create_key_space(conformance::key_space("live", "sk_live")).has_value());
+  ASSERT_TRUE(
+      store->create_api_key(conformance::minimal_api_key("key_1", "live", 'a')).has_value());
+  {
+    Raw raw(db_path());
+    ASSERT_EQ(raw.exec("UPDATE api_keys SET scopes = '[1]' WHERE id = 'key_1'"), SQLITE_OK);
+  }
+  auto got = store->get_api_key("key_1");
+  ASSERT_FALSE(got.has_value());
+  EXPECT_EQ(got.error().code, Code::kInternal);
+  auto walk = store->for_each_api_key([](apikeys::ApiKey&&) { return true; });
+  ASSERT_FALSE(walk.has_value());
+  EXPECT_EQ(walk.error().code, Code::kInternal);
+}
+
+TEST_F(SqliteStoreTest, VisitMayUseTheStoreButNotWalkAgain) {
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->create_key_space(conformance::key_space("live", "sk_live")).has_value());
+  for (char c : {'a', 'b', 'c'}) {
+    ASSERT_TRUE(
+        store->create_api_key(conformance::minimal_api_key(std::string("key_") + c, "live", c))
+            .has_value());
+  }
+  std::vector<std::string> seen;
+  std::vector<Code> nested;
+  auto walk = store->for_each_api_key([&](apikeys::ApiKey&& k) {
+    auto again = store->get_api_key(k.id);
+    EXPECT_TRUE(again.has_value());
+    auto inner = store->for_each_api_key([](apikeys::ApiKey&&) { return true; });
+    nested.push_back(inner ? Code::kInternal : inner.error().code);
+    seen.push_back(k.id);
+    return true;
+  });
+  ASSERT_TRUE(walk.has_value()) << walk.error().message;
+  EXPECT_EQ(seen, (std::vector<std::string>{"key_a", "key_b", "key_c"}));
+  EXPECT_EQ(nested, std::vector<Code>(3, Code::kFailedPrecondition));
+  // The guard is released afterwards.
+  EXPECT_TRUE(store->for_each_api_key([](apikeys::ApiKey&&) { return true; }).has_value());
+}
+
+TEST_F(SqliteStoreTest, BulkInsertIsAllOrNothing) {
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->create_key_space(conformance::key_space("live", "sk_live")).has_value());
+  std::vector<apikeys::ApiKey> keys = {conformance::minimal_api_key("key_1", "live", '1'),
+                                       conformance::minimal_api_key("key_2", "live", '2'),
+                                       conformance::minimal_api_key("key_3", "live", '1')};
+  auto r = store->insert_api_keys(keys);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kAlreadyExists);
+  auto none = store->list_api_keys(conformance::page_query("live"));
+  ASSERT_TRUE(none.has_value());
+  EXPECT_TRUE(none->empty());
+
+  keys.pop_back();
+  ASSERT_TRUE(store->insert_api_keys(keys).has_value());
+  auto two = store->list_api_keys(conformance::page_query("live"));
+  ASSERT_TRUE(two.has_value());
+  EXPECT_EQ(two->size(), 2u);
+}
+
+// Not run by default (tens of seconds, a few hundred MB of disk); run with
+//   sqlite_store_test --gtest_also_run_disabled_tests --gtest_filter='*MillionKeys*'
+// It prints how long the bulk insert and the streaming walk take.
+TEST_F(SqliteStoreTest, DISABLED_MillionKeys) {
+  constexpr int kKeys = 1'000'000;
+  constexpr int kBatch = 100'000;
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->create_key_space(conformance::key_space("live", "sk_live")).has_value());
+  const auto start = std::chrono::steady_clock::now();
+  for (int first = 0; first < kKeys; first += kBatch) {
+    std::vector<apikeys::ApiKey> batch;
+    batch.reserve(kBatch);
+    for (int i = first; i < first + kBatch; ++i) {
+      char id[32];
+      std::snprintf(id, sizeof id, "key_%020d", i);
+      apikeys::ApiKey k = conformance::minimal_api_key(id, "live", 'x');
+      k.digest.assign(32, '\0');
+      for (int b = 0; b < 4; ++b) k.digest[b] = static_cast<char>((i >> (8 * b)) & 0xff);
+      k.owner = "customer-" + std::to_string(i % 1000);
+      k.scopes = {"read", "write"};
+      k.remaining = 100;
+      batch.push_back(std::move(k));
+    }
+    auto r = store->insert_api_keys(batch);
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+  }
+  const auto inserted = std::chrono::steady_clock::now();
+  std::int64_t visits = 0;
+  auto walk = store->for_each_api_key([&](apikeys::ApiKey&&) {
+    ++visits;
+    return true;
+  });
+  const auto walked = std::chrono::steady_clock::now();
+  ASSERT_TRUE(walk.has_value()) << walk.error().message;
+  EXPECT_EQ(visits, kKeys);
+  auto page = store->list_api_keys(conformance::page_query("live", "customer-7", "", 1000));
+  ASSERT_TRUE(page.has_value());
+  EXPECT_EQ(page->size(), 1000u);
+  using ms = std::chrono::milliseconds;
+  std::printf("inserted %d keys in %lld ms (batches of %d); walked them in %lld ms\n", kKeys,
+              static_cast<long long>(std::chrono::duration_cast<ms>(inserted - start).count()),
+              kBatch,
+              static_cast<long long>(std::chrono::duration_cast<ms>(walked - inserted).count()));
 }
 
 }  // namespace
