@@ -99,6 +99,22 @@ TEST(FakeClock, Advances) {
 namespace sigil {
 namespace {
 
+TEST(Rfc3339, Parses) {
+  EXPECT_EQ(from_rfc3339("1970-01-01T00:00:00Z"), from_unix(0));
+  EXPECT_EQ(from_rfc3339("2023-11-14T22:13:20Z"), from_unix(1'700'000'000));
+  EXPECT_EQ(from_rfc3339("2023-11-14T22:13:20.999Z"), from_unix(1'700'000'000));
+  EXPECT_EQ(from_rfc3339("2023-11-15T00:13:20+02:00"), from_unix(1'700'000'000));
+  EXPECT_EQ(from_rfc3339("2023-11-14t21:13:20-01:00"), from_unix(1'700'000'000));
+  EXPECT_EQ(from_rfc3339(to_rfc3339(from_unix(1'795'000'000))), from_unix(1'795'000'000));
+  for (const char* bad :
+       {"", "2023-11-14", "2023-11-14T22:13:20", "2023-11-14 22:13:20Z", "2023-02-30T00:00:00Z",
+        "2023-13-01T00:00:00Z", "2023-11-14T24:00:00Z", "2023-11-14T22:13:60Z",
+        "2023-11-14T22:13:20.Z", "2023-11-14T22:13:20+2:00", "1969-12-31T23:59:59Z",
+        "2023-11-14T22:13:20Zx", "+023-11-14T22:13:20Z"}) {
+    EXPECT_FALSE(from_rfc3339(bad)) << bad;
+  }
+}
+
 TEST(Rfc3339, FormatsUtc) {
   EXPECT_EQ(to_rfc3339(from_unix(0)), "1970-01-01T00:00:00Z");
   EXPECT_EQ(to_rfc3339(from_unix(1'700'000'000)), "2023-11-14T22:13:20Z");

@@ -5,7 +5,9 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace sigil {
 
@@ -22,6 +24,11 @@ inline TimePoint from_unix(std::int64_t s) {
 
 // RFC 3339 UTC, e.g. "2026-11-23T11:31:52Z", or with milliseconds "...52.123Z".
 std::string to_rfc3339(TimePoint t, bool milliseconds = false);
+
+// Parses RFC 3339 date-time: "YYYY-MM-DDTHH:MM:SS" with optional fraction (truncated to
+// whole seconds) and "Z" or "+HH:MM"/"-HH:MM" (also 't'/'z'). Strict: nullopt for anything
+// else, including out-of-range fields and years before 1970 or after 9999.
+std::optional<TimePoint> from_rfc3339(std::string_view text);
 
 // Thread-safe source of the current time.
 class Clock {
