@@ -7,14 +7,13 @@
 
 #include "http/form.hpp"
 #include "oauth/access_token.hpp"
+#include "server/admin_json.hpp"
 #include "server/app.hpp"
 
 namespace sigil::server {
 namespace {
 
 namespace json = boost::json;
-
-constexpr std::string_view kAdminScope = "sigil:admin";
 
 std::string_view status_name(oauth::ClientStatus status) {
   return status == oauth::ClientStatus::kActive ? "active" : "disabled";
@@ -32,12 +31,6 @@ std::string_view state_name(oauth::SigningKeyState state) {
       return "gone";
   }
   return "gone";
-}
-
-json::array string_array(const std::vector<std::string>& values) {
-  json::array out;
-  for (const auto& v : values) out.emplace_back(v);
-  return out;
 }
 
 json::object client_json(const oauth::Client& c) {
@@ -69,123 +62,14 @@ json::object key_json(const oauth::SigningKeyRecord& k, oauth::SigningKeyState s
   return o;
 }
 
-Outcome respond(unsigned status, const json::value& body) {
-  return {http::Response::json(status, json::serialize(body)), std::nullopt};
-}
-
-Outcome fail(unsigned status, std::string_view code, std::string_view description) {
-  return {http::Response::error(status, code, description), std::nullopt};
-}
-
-unsigned status_for(Code code) {
-  switch (code) {
-    case Code::kInvalidArgument:
-      return 400;
-    case Code::kNotFound:
-      return 404;
-    case Code::kAlreadyExists:
-      return 409;
-    case Code::kPermissionDenied:
-      return 403;
-    case Code::kUnauthenticated:
-      return 401;
-    case Code::kFailedPrecondition:
-      return 409;
-    case Code::kResourceExhausted:
-      return 429;
-    case Code::kUnavailable:
-      return 503;
-    case Code::kInternal:
-      return 500;
-  }
-  return 500;
-}
-
-std::string_view error_for(Code code) {
-  switch (code) {
-    case Code::kInvalidArgument:
-      return "invalid_request";
-    case Code::kNotFound:
-      return "not_found";
-    case Code::kAlreadyExists:
-      return "already_exists";
-    case Code::kFailedPrecondition:
-      return "failed_precondition";
-    default:
-      return "server_error";
-  }
-}
-
-// Errors from the use cases: the message is ours and safe to show for client errors;
-// internal ones are summarised.
-Outcome from_error(const Error& e) {
-  const unsigned status = status_for(e.code);
-  return fail(status, error_for(e.code),
-              status >= 500 ? "the server failed; see its log" : e.message);
-}
-
-// The request body as a JSON object with only the named members. An empty body is {}.
-Result<json::object> json_body(const http::Request& request,
-                               std::initializer_list<std::string_view> allowed) {
-  if (request.body.empty()) return json::object{};
-  const auto type = request.header("Content-Type");
-  if (!type || !http::media_type_is(*type, "application/json")) {
-    return std::unexpected(Error::invalid_argument("the body must be application/json"));
-  }
-  std::error_code ec;
-  json::value v = json::parse(request.body, ec);
-  if (ec)
-    return std::unexpected(Error::invalid_argument("the body is not valid JSON: " + ec.message()));
-  if (!v.is_object())
-    return std::unexpected(Error::invalid_argument("the body must be a JSON object"));
-  for (const auto& member : v.as_object()) {
-    if (std::find(allowed.begin(), allowed.end(), std::string_view(member.key())) ==
-        allowed.end()) {
-      return std::unexpected(
-          Error::invalid_argument("unknown member '" + std::string(member.key()) + "'"));
-    }
-  }
-  return std::move(v.as_object());
-}
-
-Result<std::vector<std::string>> string_list(const json::object& o, std::string_view name) {
-  std::vector<std::string> out;
-  const json::value* v = o.if_contains(name);
-  if (v == nullptr) return out;
-  if (!v->is_array())
-    return std::unexpected(
-        Error::invalid_argument(std::string(name) + " must be an array of strings"));
-  for (const auto& item : v->as_array()) {
-    if (!item.is_string()) {
-      return std::unexpected(
-          Error::invalid_argument(std::string(name) + " must be an array of strings"));
-    }
-    out.emplace_back(item.as_string());
-  }
-  return out;
-}
-
-Result<std::optional<std::string>> optional_string(const json::object& o, std::string_view name) {
-  const json::value* v = o.if_contains(name);
-  if (v == nullptr) return std::optional<std::string>{};
-  if (!v->is_string())
-    return std::unexpected(Error::invalid_argument(std::string(name) + " must be a string"));
-  return std::optional<std::string>(std::string(v->as_string()));
-}
-
-Result<std::optional<std::int64_t>> optional_int(const json::object& o, std::string_view name) {
-  const json::value* v = o.if_contains(name);
-  if (v == nullptr) return std::optional<std::int64_t>{};
-  if (v->is_int64()) return std::optional<std::int64_t>(v->as_int64());
-  if (v->is_uint64() && v->as_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
-    return std::optional<std::int64_t>(static_cast<std::int64_t>(v->as_uint64()));
-  }
-  return std::unexpected(Error::invalid_argument(std::string(name) + " must be a whole number"));
-}
-
 }  // namespace
 
-std::optional<Outcome> App::authorize_admin(const http::Request& request, audit::Event& event) {
+bool Caller::has_scope(std::string_view scope) const {
+  return std::binary_search(scopes.begin(), scopes.end(), scope);
+}
+
+std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& request,
+                                                        audit::Event& event) {
   event.auth_method = "bearer";
   auto unauthorized = [&](std::string reason, std::string description) {
     event.reason = std::move(reason);
@@ -196,76 +80,132 @@ std::optional<Outcome> App::authorize_admin(const http::Request& request, audit:
                             description.empty()
                                 ? "Bearer realm=\"sigil\""
                                 : "Bearer realm=\"sigil\", error=\"invalid_token\"");
-    return out;
+    return std::unexpected(std::move(out));
   };
   const auto authorization = request.header("Authorization");
   if (!authorization) return unauthorized("no_token", "");
   auto bearer = http::parse_bearer_authorization(*authorization);
-  if (!bearer)
+  if (!bearer) {
     return unauthorized("malformed_authorization", "expected Authorization: Bearer <token>");
+  }
   const TimePoint now = s_.clock.now();
-  auto jwt = oauth::verify_access_token(*bearer, s_.keys, now);
-  if (!jwt)
-    return unauthorized(std::string(jose::to_string(jwt.error().reason)), "the token is not valid");
-  const auto client_id = jwt->string_claim("client_id");
-  const auto jti = jwt->string_claim("jti");
-  if (client_id) event.client_id = std::string(*client_id);
-  if (jti) event.jti = std::string(*jti);
-  if (!client_id || !jti) return unauthorized("missing_claim", "the token is not valid");
-  if (s_.revocations.is_revoked(*jti)) return unauthorized("revoked", "the token is not valid");
-  if (!s_.clients.is_active(*client_id))
-    return unauthorized("client_disabled", "the token is not valid");
 
-  bool for_us = false;
-  if (const auto* aud = jwt->claims().if_contains("aud")) {
-    if (aud->is_string()) for_us = aud->as_string() == s_.issuer;
-    if (aud->is_array()) {
-      for (const auto& a : aud->as_array())
-        for_us = for_us || (a.is_string() && a.as_string() == s_.issuer);
+  // A token seen before is not verified again until it expires; revocation and the kill
+  // switch are still checked on every use.
+  std::optional<CachedBearer> cached;
+  {
+    std::shared_lock lock(bearer_mu_);
+    if (auto it = bearer_cache_.find(*bearer);
+        it != bearer_cache_.end() && now < it->second.valid_until) {
+      cached = it->second;
     }
   }
-  bool admin_scope = false;
-  if (const auto scope = jwt->string_claim("scope")) {
-    std::string_view rest = *scope;
-    while (!rest.empty()) {
-      const auto sp = rest.find(' ');
-      admin_scope = admin_scope || rest.substr(0, sp) == kAdminScope;
-      rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+  if (!cached) {
+    auto jwt = oauth::verify_access_token(*bearer, s_.keys, now);
+    if (!jwt) {
+      return unauthorized(std::string(jose::to_string(jwt.error().reason)),
+                          "the token is not valid");
     }
+    const auto client_id = jwt->string_claim("client_id");
+    const auto jti = jwt->string_claim("jti");
+    const auto exp = jwt->time_claim("exp");
+    if (client_id) event.client_id = std::string(*client_id);
+    if (jti) event.jti = std::string(*jti);
+    if (!client_id || !jti || !exp) return unauthorized("missing_claim", "the token is not valid");
+    bool for_us = false;
+    if (const auto* aud = jwt->claims().if_contains("aud")) {
+      if (aud->is_string()) for_us = aud->as_string() == s_.issuer;
+      if (aud->is_array()) {
+        for (const auto& a : aud->as_array()) {
+          for_us = for_us || (a.is_string() && a.as_string() == s_.issuer);
+        }
+      }
+    }
+    if (!for_us) {
+      event.reason = "wrong_audience";
+      count_denial("admin", event.reason);
+      return std::unexpected(insufficient_scope(kAdminScope));
+    }
+    CachedBearer entry{std::string(*client_id),
+                       std::string(*jti),
+                       {},
+                       from_unix(*exp) + s_.keys.settings().leeway};
+    if (const auto scope = jwt->string_claim("scope")) {
+      std::string_view rest = *scope;
+      while (!rest.empty()) {
+        const auto sp = rest.find(' ');
+        if (sp != 0) entry.scopes.emplace_back(rest.substr(0, sp));
+        rest = sp == std::string_view::npos ? std::string_view{} : rest.substr(sp + 1);
+      }
+    }
+    std::sort(entry.scopes.begin(), entry.scopes.end());
+    {
+      std::unique_lock lock(bearer_mu_);
+      // Bounded: a flood of distinct tokens empties the cache instead of growing it.
+      if (bearer_cache_.size() >= kBearerCacheSize) bearer_cache_.clear();
+      bearer_cache_.insert_or_assign(std::string(*bearer), entry);
+    }
+    cached = std::move(entry);
   }
-  if (!for_us || !admin_scope) {
-    event.reason = for_us ? "insufficient_scope" : "wrong_audience";
-    count_denial("admin", event.reason);
-    Outcome out =
-        fail(403, "insufficient_scope", "the token lacks scope sigil:admin for this server");
-    out.response.set_header(
-        "WWW-Authenticate",
-        "Bearer realm=\"sigil\", error=\"insufficient_scope\", scope=\"sigil:admin\"");
-    return out;
+  event.client_id = cached->client_id;
+  event.jti = cached->jti;
+  if (s_.revocations.is_revoked(cached->jti)) {
+    return unauthorized("revoked", "the token is not valid");
   }
-  return std::nullopt;
+  if (!s_.clients.is_active(cached->client_id)) {
+    return unauthorized("client_disabled", "the token is not valid");
+  }
+  return Caller{std::move(cached->client_id), std::move(cached->scopes)};
+}
+
+Outcome App::insufficient_scope(std::string_view scope) {
+  Outcome out = fail(403, "insufficient_scope",
+                     "the token lacks scope " + std::string(scope) + " for this server");
+  out.response.set_header(
+      "WWW-Authenticate",
+      "Bearer realm=\"sigil\", error=\"insufficient_scope\", scope=\"" + std::string(scope) + "\"");
+  return out;
 }
 
 Outcome App::admin(const http::Request& request) {
   audit::Event event = new_event(request, "admin");
   Outcome out;
-  if (auto denied = authorize_admin(request, event)) {
-    out = std::move(*denied);
+  auto caller = authenticate_bearer(request, event);
+  if (!caller) {
+    out = std::move(caller.error());
   } else {
     const std::string_view rest = std::string_view(request.path).substr(4);  // after "/v1/"
+    const bool admin = caller->has_scope(kAdminScope);
+    auto needs_admin = [&]() {
+      event.reason = "insufficient_scope";
+      count_denial("admin", event.reason);
+      return insufficient_scope(kAdminScope);
+    };
     if (rest == "clients" || rest.starts_with("clients/")) {
-      out = admin_clients(request, rest.substr(std::min<std::size_t>(rest.size(), 8)), event);
-    } else if (rest == "keys" || rest.starts_with("keys/")) {
-      out = admin_keys(request, rest.substr(4), event);
+      out = admin
+                ? admin_clients(request, rest.substr(std::min<std::size_t>(rest.size(), 8)), event)
+                : needs_admin();
+    } else if (rest == "signing-keys" || rest.starts_with("signing-keys/")) {
+      out = admin ? admin_keys(request, rest.substr(12), event) : needs_admin();
     } else if (rest == "tokens/revoke") {
-      out = request.method == "POST" ? admin_revoke(request, event)
-                                     : fail(405, "invalid_request", "use POST");
       event.event = "token.revoke";
+      if (!admin) {
+        out = needs_admin();
+      } else {
+        out = request.method == "POST" ? admin_revoke(request, event)
+                                       : fail(405, "invalid_request", "use POST");
+      }
+    } else if (rest == "key-spaces" || rest.starts_with("key-spaces/")) {
+      out = admin_key_spaces(request, rest.substr(10), event, *caller);
+    } else if (rest == "keys" || rest.starts_with("keys/")) {
+      out = admin_api_keys(request, rest.substr(4), event, *caller);
     } else {
       out = fail(404, "not_found", "no such endpoint");
     }
     if (out.response.status < 400) {
-      event.decision = audit::Decision::kAllow;
+      // A sound request whose answer is a refusal (key.verify of a bad key) carries the
+      // refusal's reason and stays a denial.
+      event.decision = event.reason.empty() ? audit::Decision::kAllow : audit::Decision::kDeny;
     } else {
       event.decision =
           out.response.status >= 500 ? audit::Decision::kError : audit::Decision::kDeny;
@@ -274,7 +214,11 @@ Outcome App::admin(const http::Request& request) {
   }
   if (event.event == "admin") event.event = "admin.request";
   out.response.route = "/v1/" + std::string(event.event);
-  out.event = std::move(event);
+  // A successful key verification is the hot path of API-key users and changes nothing:
+  // it is not recorded. Failed ones are.
+  if (!(event.event == "key.verify" && event.decision == audit::Decision::kAllow)) {
+    out.event = std::move(event);
+  }
   return out;
 }
 

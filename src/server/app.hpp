@@ -11,8 +11,12 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
+#include "apikeys/service.hpp"
 #include "audit/log.hpp"
 #include "base/clock.hpp"
 #include "http/message.hpp"
@@ -35,10 +39,18 @@ struct Services {
   oauth::RevocationList& revocations;
   oauth::TokenRevocation& revocation;
   oauth::TokenEndpoint& token_endpoint;
+  apikeys::ApiKeyService& api_keys;
   audit::Sink& audit;
   http::MetricsRegistry& metrics;
   // Readiness beyond "a key is active": e.g. the store answers. Empty string = ready.
   std::function<std::string()> readiness_problem;
+};
+
+// Who called the /v1 API, from a verified bearer token.
+struct Caller {
+  std::string client_id;
+  std::vector<std::string> scopes;  // sorted
+  bool has_scope(std::string_view scope) const;
 };
 
 // What a handler produced: the response and, for audited requests, the record.
@@ -80,10 +92,21 @@ class App {
   Outcome admin_keys(const http::Request& request, std::string_view rest, audit::Event& event);
   Outcome admin_revoke(const http::Request& request, audit::Event& event);
 
-  // The admin caller from `Authorization: Bearer`: one of our tokens, not revoked, of an
-  // active client, with audience = issuer and scope sigil:admin. Fills the event's
-  // client_id; on failure returns the 401/403 outcome.
-  std::optional<Outcome> authorize_admin(const http::Request& request, audit::Event& event);
+  // The caller of the /v1 API from `Authorization: Bearer`: one of our tokens, not
+  // revoked, of an active client, with audience = the issuer. Fills the event's client_id
+  // and jti; on failure returns the 401/403 outcome. Verified tokens are cached until
+  // they expire (bounded), so a busy verifier pays for one signature check per token.
+  std::expected<Caller, Outcome> authenticate_bearer(const http::Request& request,
+                                                     audit::Event& event);
+  static Outcome insufficient_scope(std::string_view scope);
+
+  // API keys (apikey_routes.cpp): sigil:admin, or sigil:keys:<key space> for that space;
+  // verification also with sigil:keys:verify.
+  Outcome admin_key_spaces(const http::Request& request, std::string_view rest, audit::Event& event,
+                           const Caller& caller);
+  Outcome admin_api_keys(const http::Request& request, std::string_view rest, audit::Event& event,
+                         const Caller& caller);
+  Outcome verify_api_key(const http::Request& request, audit::Event& event, const Caller& caller);
 
   // Introspection and revocation: a form body with `token`, from an authenticated client.
   // On failure, `denied` holds the complete outcome to return. The views point into
@@ -101,7 +124,23 @@ class App {
   audit::Event new_event(const http::Request& request, std::string name) const;
   void count_denial(std::string_view endpoint, std::string_view reason);
 
+  struct CachedBearer {
+    std::string client_id;
+    std::string jti;
+    std::vector<std::string> scopes;
+    TimePoint valid_until;
+  };
+  static constexpr std::size_t kBearerCacheSize = 10'000;
+  // Looks tokens up by string_view without copying them.
+  struct TokenHash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+
   Services s_;
+  mutable std::shared_mutex bearer_mu_;
+  // token -> its verified claims; guarded by bearer_mu_
+  std::unordered_map<std::string, CachedBearer, TokenHash, std::equal_to<>> bearer_cache_;
   std::map<std::string, RouteEntry, std::less<>> routes_;
   oauth::Introspection introspector_;
   http::CounterFamily& tokens_issued_;

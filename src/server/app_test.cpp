@@ -6,6 +6,7 @@
 
 #include <deque>
 
+#include "apikeys/testing/memory_store.hpp"
 #include "base/base64url.hpp"
 #include "oauth/testing/memory_store.hpp"
 
@@ -47,6 +48,7 @@ class AppTest : public ::testing::Test {
     revocations_ = std::move(*oauth::RevocationList::load(store_, Seconds{30}, clock_.now()));
     revocation_ = std::make_unique<oauth::TokenRevocation>(*keys_, *revocations_);
     endpoint_ = std::make_unique<oauth::TokenEndpoint>(*clients_, *keys_);
+    api_keys_ = std::move(*apikeys::ApiKeyService::load(key_store_, key_store_));
     app_ = std::make_unique<App>(Services{.clock = clock_,
                                           .issuer = kIssuer,
                                           .clients = *clients_,
@@ -54,6 +56,7 @@ class AppTest : public ::testing::Test {
                                           .revocations = *revocations_,
                                           .revocation = *revocation_,
                                           .token_endpoint = *endpoint_,
+                                          .api_keys = *api_keys_,
                                           .audit = sink_,
                                           .metrics = metrics_,
                                           .readiness_problem = {}});
@@ -124,6 +127,8 @@ class AppTest : public ::testing::Test {
   std::unique_ptr<oauth::RevocationList> revocations_;
   std::unique_ptr<oauth::TokenRevocation> revocation_;
   std::unique_ptr<oauth::TokenEndpoint> endpoint_;
+  apikeys::testing::MemoryStore key_store_;
+  std::unique_ptr<apikeys::ApiKeyService> api_keys_;
   std::unique_ptr<App> app_;
   std::string admin_secret_;
 };
@@ -250,6 +255,89 @@ TEST_F(AppTest, AdminTokenOfDisabledClientIsRefused) {
   auto out = send_released(admin_request("GET", "/v1/clients", "", token));
   EXPECT_EQ(out.status, 401u);
   EXPECT_EQ(sink_.events.back().reason, "client_disabled");
+}
+
+TEST_F(AppTest, KeySpaceScopedAdminSeesOnlyItsSpace) {
+  const std::string admin = admin_token();
+  for (const char* body :
+       {R"({"id":"live","prefix":"sk_live"})", R"({"id":"test","prefix":"sk_test"})"}) {
+    ASSERT_EQ(send_released(admin_request("POST", "/v1/key-spaces", body, admin)).status, 201u);
+  }
+  auto created = send_released(
+      admin_request("POST", "/v1/keys", R"({"key_space":"test","owner":"acme"})", admin));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  const std::string test_key_id(json::parse(created.body).at("key").at("id").as_string());
+
+  auto scoped = clients_->create({.id = "live-admin",
+                                  .name = "live admin",
+                                  .attributes = {},
+                                  .allowed_scopes = {"sigil:keys:live"},
+                                  .allowed_audiences = {kIssuer},
+                                  .auth_methods = {}},
+                                 clock_.now());
+  auto r = send_released(
+      token_request("live-admin", scoped->secret.reveal(), "grant_type=client_credentials"));
+  const std::string live(json::parse(r.body).at("access_token").as_string());
+
+  auto spaces = send_released(admin_request("GET", "/v1/key-spaces", "", live));
+  EXPECT_EQ(json::parse(spaces.body).at("key_spaces").as_array().size(), 1u);
+  EXPECT_EQ(send_released(admin_request("GET", "/v1/keys/" + test_key_id, "", live)).status, 404u);
+  EXPECT_EQ(send_released(admin_request("GET", "/v1/keys?key_space=test", "", live)).status, 404u);
+  EXPECT_EQ(
+      send_released(admin_request("POST", "/v1/keys", R"({"key_space":"test","owner":"x"})", live))
+          .status,
+      404u);
+  EXPECT_EQ(
+      send_released(admin_request("POST", "/v1/keys", R"({"key_space":"live","owner":"x"})", live))
+          .status,
+      201u);
+  EXPECT_EQ(
+      send_released(admin_request("POST", "/v1/key-spaces", R"({"id":"x","prefix":"sk_x"})", live))
+          .status,
+      403u);
+  EXPECT_EQ(send_released(admin_request("GET", "/v1/clients", "", live)).status, 403u);
+}
+
+TEST_F(AppTest, FailedVerificationsAreAuditedSuccessfulOnesAreNot) {
+  const std::string admin = admin_token();
+  ASSERT_EQ(send_released(admin_request("POST", "/v1/key-spaces",
+                                        R"({"id":"live","prefix":"sk_live"})", admin))
+                .status,
+            201u);
+  auto created = send_released(admin_request(
+      "POST", "/v1/keys", R"({"key_space":"live","owner":"acme","scopes":["read"]})", admin));
+  const auto body = json::parse(created.body);
+  const std::string secret(body.at("secret").as_string());
+  const std::string id(body.at("key").at("id").as_string());
+  const std::size_t before = sink_.events.size();
+
+  auto ok = send(admin_request("POST", "/v1/keys/verify", R"({"key":")" + secret + R"("})", admin));
+  ASSERT_TRUE(ok.has_value());  // answered at once: nothing to record
+  EXPECT_EQ(json::parse(ok->body).at("valid").as_bool(), true);
+  EXPECT_EQ(json::parse(ok->body).at("owner").as_string(), "acme");
+  EXPECT_EQ(sink_.events.size(), before);
+
+  auto missing = send_released(admin_request(
+      "POST", "/v1/keys/verify", R"({"key":")" + secret + R"(","scopes":["write"]})", admin));
+  EXPECT_EQ(missing.status, 200u);
+  EXPECT_EQ(json::parse(missing.body).at("code").as_string(), "missing_scope");
+  ASSERT_EQ(sink_.events.size(), before + 1);
+  EXPECT_EQ(sink_.events.back().event, "key.verify");
+  EXPECT_EQ(sink_.events.back().decision, audit::Decision::kDeny);
+  EXPECT_EQ(sink_.events.back().reason, "missing_scope");
+  EXPECT_EQ(sink_.events.back().subject, id);
+
+  std::string typo = secret;
+  typo[12] = typo[12] == 'a' ? 'b' : 'a';
+  auto bad = send_released(
+      admin_request("POST", "/v1/keys/verify", R"({"key":")" + typo + R"("})", admin));
+  EXPECT_EQ(json::parse(bad.body).at("code").as_string(), "bad_checksum");
+  for (const auto& e : sink_.events) {
+    for (const std::string* field : {&e.subject, &e.reason, &e.jti, &e.client_id}) {
+      EXPECT_EQ(field->find(secret.substr(8)), std::string::npos);
+      EXPECT_EQ(field->find(typo.substr(8)), std::string::npos);
+    }
+  }
 }
 
 TEST_F(AppTest, HealthAndReadiness) {

@@ -3,9 +3,14 @@
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <filesystem>
 #include <iostream>
+#include <mutex>
+#include <stop_token>
+#include <thread>
 
+#include "apikeys/service.hpp"
 #include "audit/file_log.hpp"
 #include "http/server.hpp"
 #include "oauth/client_registry.hpp"
@@ -85,6 +90,9 @@ int run_serve(const Config& config) {
   auto audit_log = audit::FileAuditLog::open(paths.audit_log);
   if (!audit_log) return fail("cannot open the audit log", audit_log.error());
 
+  auto api_keys = apikeys::ApiKeyService::load(**store, **store);
+  if (!api_keys) return fail("cannot load the API keys", api_keys.error());
+
   oauth::TokenRevocation revocation(**keys, **revocations);
   oauth::TokenEndpoint token_endpoint(**clients, **keys);
   auto metrics = std::make_shared<http::MetricsRegistry>();
@@ -97,6 +105,7 @@ int run_serve(const Config& config) {
       .revocations = **revocations,
       .revocation = revocation,
       .token_endpoint = token_endpoint,
+      .api_keys = **api_keys,
       .audit = **audit_log,
       .metrics = *metrics,
       .readiness_problem = [store_ptr]() -> std::string {
@@ -121,7 +130,22 @@ int run_serve(const Config& config) {
                server.port(), json_safe(issuer));
   std::cout << "sigil: serving on " << scheme << "://" << options->address << ":" << server.port()
             << " (issuer " << issuer << "); Ctrl-C stops" << std::endl;
+  // Last-use times of API keys are batched in memory and written once a second.
+  std::jthread last_used_writer([&api_keys](std::stop_token stop) {
+    std::mutex mu;
+    std::condition_variable_any wake;
+    std::unique_lock lock(mu);
+    while (!stop.stop_requested()) {
+      wake.wait_for(lock, stop, std::chrono::seconds(1), [] { return false; });
+      if (auto flushed = (*api_keys)->flush_last_used(); !flushed) {
+        spdlog::warn("cannot record API key last-use times: {}",
+                     json_safe(flushed.error().message));
+      }
+    }
+  });
   server.run();
+  last_used_writer.request_stop();
+  last_used_writer.join();
   spdlog::info("stopped; draining the audit log");
   (*audit_log)->close();
   spdlog::info("stopped");

@@ -338,7 +338,7 @@ class KeyRotationTest(unittest.TestCase):
         try:
             before = s.admin_token()
             old_kid = jwt_parts(before)[0]["kid"]
-            r = s.admin("POST", "/v1/keys/rotate", {})
+            r = s.admin("POST", "/v1/signing-keys/rotate", {})
             self.assertEqual(r.status, 201, r.body)
             new_kid = r.json()["kid"]
             self.assertNotEqual(new_kid, old_kid)
@@ -350,7 +350,7 @@ class KeyRotationTest(unittest.TestCase):
             after = s.admin_token()
             self.assertEqual(jwt_parts(after)[0]["kid"], new_kid)
             self.assertTrue(s.introspect(before).json()["active"])
-            states = {k["kid"]: k["state"] for k in s.admin("GET", "/v1/keys").json()["keys"]}
+            states = {k["kid"]: k["state"] for k in s.admin("GET", "/v1/signing-keys").json()["keys"]}
             self.assertEqual(states, {old_kid: "retired", new_kid: "active"})
         finally:
             s.close()
