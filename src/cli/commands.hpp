@@ -29,6 +29,9 @@ void add_client_commands(CLI::App& app, Context& context);
 void add_keys_commands(CLI::App& app, Context& context);
 void add_token_commands(CLI::App& app, Context& context);
 void add_audit_commands(CLI::App& app, Context& context);
+// API keys (`key`) and their key spaces (`keyspace`); pure pieces in cli/key_commands.hpp.
+void add_key_commands(CLI::App& app, Context& context);
+void add_keyspace_commands(CLI::App& app, Context& context);
 
 // ---- init / serve ----
 
@@ -68,7 +71,7 @@ std::string render_created_client(const boost::json::object& answer);
 
 // ---- keys ----
 
-// The POST /v1/keys/rotate body; kInvalidArgument for an unknown algorithm.
+// The POST /v1/signing-keys/rotate body; kInvalidArgument for an unknown algorithm.
 Result<boost::json::object> rotate_key_body(const std::optional<std::string>& alg);
 std::string render_key_list(const boost::json::value& answer);
 std::string render_key(const boost::json::object& key);

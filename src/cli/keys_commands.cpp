@@ -1,4 +1,4 @@
-// sigil keys list|rotate: the admin API's /v1/keys.
+// sigil keys list|rotate: the admin API's /v1/signing-keys.
 #include <CLI/CLI.hpp>
 
 #include <iostream>
@@ -14,7 +14,8 @@ namespace {
 namespace json = boost::json;
 
 Outcome<void> run_list(Context& context) {
-  auto answer = context.admin_call("GET", "/v1/keys", std::nullopt, "list the signing keys");
+  auto answer =
+      context.admin_call("GET", "/v1/signing-keys", std::nullopt, "list the signing keys");
   if (!answer) return std::unexpected(answer.error());
   std::cout << (context.output_mode() == OutputMode::kJson ? render_json(*answer)
                                                            : render_key_list(*answer));
@@ -24,7 +25,8 @@ Outcome<void> run_list(Context& context) {
 Outcome<void> run_rotate(Context& context, const std::optional<std::string>& alg) {
   auto body = rotate_key_body(alg);
   if (!body) return std::unexpected(usage_failure(body.error()));
-  auto answer = context.admin_call("POST", "/v1/keys/rotate", *body, "rotate the signing key");
+  auto answer =
+      context.admin_call("POST", "/v1/signing-keys/rotate", *body, "rotate the signing key");
   if (!answer) return std::unexpected(answer.error());
   if (context.output_mode() == OutputMode::kJson) {
     std::cout << render_json(*answer);

@@ -29,6 +29,8 @@ int main(int argc, char** argv) {
   add_keys_commands(app, context);
   add_token_commands(app, context);
   add_audit_commands(app, context);
+  add_keyspace_commands(app, context);
+  add_key_commands(app, context);
   app.add_subcommand("version", "Print the version")->callback([] {
     std::cout << "sigil " << SIGIL_VERSION << "\n";
   });
