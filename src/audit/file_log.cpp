@@ -180,19 +180,24 @@ void FileAuditLog::append(Event event, std::function<void(Result<void>)> done) {
   } else {
     queue_.push_back(Pending{std::move(event), std::move(done)});
   }
+  // A writer busy with a batch looks at the queue again when it is done: waking it for
+  // every record would cost a futex call and a thread switch each.
+  const bool wake = !refused && writer_waiting_;
   lock.unlock();
   if (refused) {
     if (done) done(std::unexpected(std::move(*refused)));
     return;
   }
-  wake_.notify_one();
+  if (wake) wake_.notify_one();
 }
 
 void FileAuditLog::run() {
   std::vector<Pending> batch;
   std::unique_lock lock(mu_);
   while (true) {
+    writer_waiting_ = true;
     wake_.wait(lock, [this] { return !queue_.empty() || closing_; });
+    writer_waiting_ = false;
     if (queue_.empty()) return;  // closing, and everything is written
     batch.swap(queue_);
     lock.unlock();

@@ -104,9 +104,10 @@ class FileAuditLog final : public Sink {
 
   mutable std::mutex mu_;
   std::condition_variable wake_;
-  std::vector<Pending> queue_;  // guarded by mu_
-  bool closing_ = false;        // guarded by mu_
-  ChainHead durable_head_;      // guarded by mu_
+  std::vector<Pending> queue_;   // guarded by mu_
+  bool closing_ = false;         // guarded by mu_
+  bool writer_waiting_ = false;  // guarded by mu_: the writer sleeps on wake_
+  ChainHead durable_head_;       // guarded by mu_
 
   std::once_flag close_once_;
   std::thread writer_;  // last: starts after everything above exists
