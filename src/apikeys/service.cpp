@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 
 #include "apikeys/key_format.hpp"
+#include "base/scope.hpp"
 #include "crypto/digest.hpp"
 
 namespace sigil::apikeys {
@@ -16,7 +17,6 @@ namespace {
 constexpr std::size_t kMaxOwnerBytes = 256;
 constexpr std::size_t kMaxNameBytes = 200;
 constexpr std::size_t kMaxScopes = 256;
-constexpr std::size_t kMaxScopeTokenBytes = 256;
 constexpr std::size_t kMaxMetadataBytes = 4096;
 constexpr std::int64_t kMaxRateLimit = 1'000'000'000;
 constexpr Seconds kMaxRateWindow{86'400};
@@ -35,15 +35,6 @@ bool is_valid_name(std::string_view name) {
            const auto u = static_cast<unsigned char>(c);
            return u < 0x20 || u == 0x7F;
          });
-}
-
-// RFC 6749 §3.3: scope-token = 1*NQCHAR, NQCHAR = %x21 / %x23-5B / %x5D-7E. (The same
-// check as oauth's; apikeys does not depend on oauth.)
-bool is_valid_scope_token(std::string_view token) {
-  if (token.empty() || token.size() > kMaxScopeTokenBytes) return false;
-  return std::all_of(token.begin(), token.end(), [](char c) {
-    return c == 0x21 || (c >= 0x23 && c <= 0x5B) || (c >= 0x5D && c <= 0x7E);
-  });
 }
 
 // [a-z0-9][a-z0-9_-]{0,62}

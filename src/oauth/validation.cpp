@@ -12,11 +12,6 @@ bool is_lower_alnum(char c) {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-bool is_nqchar(char c) {
-  const auto u = static_cast<unsigned char>(c);
-  return u == 0x21 || (u >= 0x23 && u <= 0x5B) || (u >= 0x5D && u <= 0x7E);
-}
-
 bool is_visible_ascii(char c) {
   const auto u = static_cast<unsigned char>(c);
   return u >= 0x21 && u <= 0x7E;
@@ -28,11 +23,6 @@ bool is_valid_client_id(std::string_view id) {
   if (id.empty() || id.size() > 63 || !is_lower_alnum(id.front())) return false;
   return std::all_of(id.begin(), id.end(),
                      [](char c) { return is_lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
-}
-
-bool is_valid_scope_token(std::string_view token) {
-  if (token.empty() || token.size() > kMaxScopeTokenBytes) return false;
-  return std::all_of(token.begin(), token.end(), is_nqchar);
 }
 
 std::optional<std::vector<std::string>> parse_scope(std::string_view scope) {

@@ -8,17 +8,18 @@
 #include <string_view>
 #include <vector>
 
+#include "base/scope.hpp"
+
 namespace sigil::oauth {
 
 inline constexpr std::size_t kMaxAudienceBytes = 2048;
-inline constexpr std::size_t kMaxScopeTokenBytes = 256;
 
 // A client id chosen by an operator: [a-z0-9][a-z0-9._-]{0,62}. (Generated ids, "cl_" +
 // 16 base32 characters, fall outside this pattern on purpose: they cannot collide.)
 bool is_valid_client_id(std::string_view id);
 
-// RFC 6749 §3.3: scope-token = 1*NQCHAR, NQCHAR = %x21 / %x23-5B / %x5D-7E.
-bool is_valid_scope_token(std::string_view token);
+// RFC 6749 §3.3 scope tokens: sigil::is_valid_scope_token (base/scope.hpp).
+using sigil::is_valid_scope_token;
 
 // RFC 6749 §3.3: scope = scope-token *( SP scope-token ). Returns the tokens sorted and
 // without duplicates, or nullopt when the text does not match the grammar (empty tokens
