@@ -42,8 +42,13 @@ class ApiKeyStore {
   // Calls `visit` for every key of every space (to fill a cache at start-up), streaming:
   // the backend does not hold them all at once. Stops early if `visit` returns false.
   virtual Result<void> for_each_api_key(const std::function<bool(ApiKey&&)>& visit) = 0;
-  // Replaces every field but id, digest, key_space and created_at.
+  // Replaces every field but id, digest, key_space, created_at and remaining: credits
+  // change only through consume_credit and set_remaining, so a concurrent verification's
+  // credit is never given back by an unrelated change.
   virtual Result<void> update_api_key(const ApiKey& key) = 0;
+  // Sets the credits (nullopt: unlimited). kInvalidArgument when negative; kNotFound.
+  virtual Result<void> set_remaining(std::string_view id,
+                                     std::optional<std::int64_t> remaining) = 0;
   // Atomically: creates `new_key` and updates `old_key` (its grace_until), or neither.
   virtual Result<void> rotate_api_key(const ApiKey& old_key, const ApiKey& new_key) = 0;
   // Atomically takes one credit: remaining = remaining - 1 where remaining > 0. Returns the

@@ -484,6 +484,7 @@ Result<ApiKey> ApiKeyService::update(std::string_view id, const ApiKeyChanges& c
   if (changes.rate_limit) key.rate_limit = *changes.rate_limit;
   key.updated_at = now;
   SIGIL_CHECK(keys_.update_api_key(key));
+  if (changes.remaining) SIGIL_CHECK(keys_.set_remaining(key.id, *changes.remaining));
   if (!key.rate_limit) drop_bucket(key.id);
   put(key);
   return key;

@@ -96,7 +96,17 @@ class MemoryStore final : public KeySpaceStore, public ApiKeyStore {
     updated.digest = it->second.digest;
     updated.key_space = it->second.key_space;
     updated.created_at = it->second.created_at;
+    updated.remaining = it->second.remaining;
     it->second = std::move(updated);
+    return Ok();
+  }
+  Result<void> set_remaining(std::string_view id, std::optional<std::int64_t> remaining) override {
+    std::lock_guard lock(mu_);
+    SIGIL_CHECK(injected_failure());
+    if (remaining && *remaining < 0) return std::unexpected(Error::invalid_argument("credits"));
+    auto it = keys_.find(std::string(id));
+    if (it == keys_.end()) return std::unexpected(Error::not_found("API key"));
+    it->second.remaining = remaining;
     return Ok();
   }
   Result<void> rotate_api_key(const ApiKey& old_key, const ApiKey& new_key) override {

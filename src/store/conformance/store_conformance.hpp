@@ -779,14 +779,15 @@ TEST_P(ApiKeyConformance, ListLimitIsOneToAThousand) {
   EXPECT_EQ(no_space.error().code, Code::kInvalidArgument);
 }
 
-TEST_P(ApiKeyConformance, UpdateReplacesEverythingButIdentity) {
+TEST_P(ApiKeyConformance, UpdateReplacesEverythingButIdentityAndCredits) {
   const apikeys::ApiKey original = minimal_api_key("key_u", "live", 'u');
   ASSERT_TRUE(keys().create_api_key(original).has_value());
 
-  // Every mutable field from the full key; the identity fields deliberately differ and
-  // must be ignored.
+  // Every mutable field from the full key; the identity fields and the credits
+  // deliberately differ and must be ignored.
   apikeys::ApiKey changed = full_api_key("key_u", "test", 'z');
   changed.created_at = at(1'600'000'000);
+  ASSERT_TRUE(changed.remaining.has_value());
   ASSERT_TRUE(keys().update_api_key(changed).has_value());
   auto got = keys().get_api_key("key_u");
   ASSERT_TRUE(got.has_value()) << got.error().message;
@@ -794,9 +795,10 @@ TEST_P(ApiKeyConformance, UpdateReplacesEverythingButIdentity) {
   want.key_space = original.key_space;
   want.digest = original.digest;
   want.created_at = original.created_at;
+  want.remaining = original.remaining;
   expect_same(want, *got);
 
-  // And back: optional fields cleared.
+  // And back: optional fields cleared (credits too, through set_remaining).
   apikeys::ApiKey cleared = original;
   cleared.updated_at = at(1'700'000'900);
   ASSERT_TRUE(keys().update_api_key(cleared).has_value());
@@ -807,6 +809,24 @@ TEST_P(ApiKeyConformance, UpdateReplacesEverythingButIdentity) {
   auto missing = keys().update_api_key(minimal_api_key("key_none", "live", 'n'));
   ASSERT_FALSE(missing.has_value());
   EXPECT_EQ(missing.error().code, Code::kNotFound);
+}
+
+TEST_P(ApiKeyConformance, SetRemainingAndUpdateDoNotRaceCredits) {
+  apikeys::ApiKey key = minimal_api_key("key_c", "live", 'c');
+  key.remaining = 5;
+  ASSERT_TRUE(keys().create_api_key(key).has_value());
+  ASSERT_EQ(keys().consume_credit("key_c").value_or(-1), 4);
+  // A change made from a record read before that credit was taken keeps the credit taken.
+  key.name = "renamed";
+  ASSERT_TRUE(keys().update_api_key(key).has_value());
+  EXPECT_EQ(keys().get_api_key("key_c")->remaining, 4);
+  EXPECT_EQ(keys().get_api_key("key_c")->name, "renamed");
+  ASSERT_TRUE(keys().set_remaining("key_c", 10).has_value());
+  EXPECT_EQ(keys().get_api_key("key_c")->remaining, 10);
+  ASSERT_TRUE(keys().set_remaining("key_c", std::nullopt).has_value());
+  EXPECT_FALSE(keys().get_api_key("key_c")->remaining.has_value());
+  EXPECT_EQ(keys().set_remaining("key_c", -1).error().code, Code::kInvalidArgument);
+  EXPECT_EQ(keys().set_remaining("key_none", 1).error().code, Code::kNotFound);
 }
 
 TEST_P(ApiKeyConformance, RotateCreatesNewAndUpdatesOld) {

@@ -226,7 +226,7 @@ constexpr std::string_view kInsertApiKey =
 // bound but not used: they never change.
 constexpr std::string_view kUpdateApiKey =
     "UPDATE api_keys SET start = ?4, owner = ?5, name = ?6, scopes = ?7, metadata = ?8, "
-    "expires_at = ?9, remaining = ?10, rate_limit_limit = ?11, rate_limit_window = ?12, "
+    "expires_at = ?9, rate_limit_limit = ?11, rate_limit_window = ?12, "
     "status = ?13, rotated_from = ?14, grace_until = ?15, updated_at = ?17, "
     "last_used_at = ?18 WHERE id = ?1";
 
@@ -694,6 +694,21 @@ Result<void> SqliteStore::rotate_api_key(const apikeys::ApiKey& old_key,
     SIGIL_CHECK(insert_api_key_locked(new_key));
     return update_api_key_locked(old_key);
   });
+}
+
+Result<void> SqliteStore::set_remaining(std::string_view id,
+                                        std::optional<std::int64_t> remaining) {
+  if (remaining && *remaining < 0) {
+    return std::unexpected(Error::invalid_argument("API key credits cannot be negative"));
+  }
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare("UPDATE api_keys SET remaining = ?2 WHERE id = ?1"));
+  st.bind_text(1, id);
+  st.bind(2, remaining);
+  SIGIL_CHECK(st.run());
+  if (db_->changes() == 0)
+    return std::unexpected(Error::not_found("no API key " + std::string(id)));
+  return Ok();
 }
 
 Result<std::int64_t> SqliteStore::consume_credit(std::string_view id) {

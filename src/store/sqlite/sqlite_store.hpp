@@ -102,6 +102,7 @@ class SqliteStore final : public oauth::ClientStore,
   // methods of this store; calling for_each_api_key from it is kFailedPrecondition.
   Result<void> for_each_api_key(const std::function<bool(apikeys::ApiKey&&)>& visit) override;
   Result<void> update_api_key(const apikeys::ApiKey& key) override;
+  Result<void> set_remaining(std::string_view id, std::optional<std::int64_t> remaining) override;
   Result<void> rotate_api_key(const apikeys::ApiKey& old_key,
                               const apikeys::ApiKey& new_key) override;
   Result<std::int64_t> consume_credit(std::string_view id) override;
