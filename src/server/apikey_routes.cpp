@@ -341,10 +341,19 @@ Outcome App::verify_api_key(const http::Request& request, audit::Event& event,
                             const Caller& caller) {
   auto body = json_body(request, {"key", "scopes", "key_space"});
   if (!body) return from_error(body.error());
-  const json::value* key = body->if_contains("key");
+  // The key comes in the body, or as the X-API-Key header (Authorization carries the
+  // caller's own token here).
+  std::string_view presented;
+  if (const json::value* key = body->if_contains("key")) {
+    if (!key->is_string()) return fail(400, "invalid_request", "key must be a string");
+    presented = key->as_string();
+  } else if (auto header = request.header("X-API-Key")) {
+    presented = *header;
+  } else {
+    return fail(400, "invalid_request", "send the key as \"key\" or in X-API-Key");
+  }
   auto scopes = string_list(*body, "scopes");
   auto space = optional_string(*body, "key_space");
-  if (key == nullptr || !key->is_string()) return fail(400, "invalid_request", "key is required");
   if (!scopes) return from_error(scopes.error());
   if (!space) return from_error(space.error());
   // A verifier for one key space verifies only that space's keys.
@@ -355,8 +364,7 @@ Outcome App::verify_api_key(const http::Request& request, audit::Event& event,
   }
   std::optional<std::string_view> only_space;
   if (*space) only_space = **space;
-  auto result =
-      s_.api_keys.verify(std::string_view(key->as_string()), *scopes, only_space, s_.clock.now());
+  auto result = s_.api_keys.verify(presented, *scopes, only_space, s_.clock.now());
   if (!result) return from_error(result.error());
 
   json::object out{{"valid", result->valid()}, {"code", apikeys::to_string(result->code)}};

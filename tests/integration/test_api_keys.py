@@ -103,6 +103,14 @@ class ApiKeyTest(unittest.TestCase):
             other.close()
         self.assertEqual(self.verify(foreign)["code"], "unknown")
 
+    def test_key_in_the_x_api_key_header(self):
+        _, key = self.create(scopes=["read"])
+        r = http("POST", self.s.url("/v1/keys/verify"), json.dumps({"scopes": ["read"]}),
+                 {"Content-Type": "application/json", "Authorization": "Bearer " + self.gateway,
+                  "X-API-Key": key})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(r.json()["code"], "valid")
+
     def test_failed_verifications_are_audited_by_key_id(self):
         record, key = self.create(scopes=["read"])
         self.verify(key, scopes=["admin"])
