@@ -14,6 +14,7 @@ namespace sigil::apikeys {
 
 namespace {
 
+constexpr Seconds kLastUseResolution{60};
 constexpr std::size_t kMaxOwnerBytes = 256;
 constexpr std::size_t kMaxNameBytes = 200;
 constexpr std::size_t kMaxScopes = 256;
@@ -343,6 +344,24 @@ Result<void> ApiKeyService::flush_last_used() {
     for (auto& [id, t] : uses) note_used(id, t);
     return std::unexpected(std::move(written).error());
   }
+  // The cache learns the times too, so verify() knows when a key's last use is stale. In
+  // slices, so verifications are not held up behind a long flush.
+  constexpr std::size_t kSlice = 1024;
+  for (std::size_t i = 0; i < uses.size(); i += kSlice) {
+    std::unique_lock lock(cache_mu_);
+    for (std::size_t j = i; j < std::min(uses.size(), i + kSlice); ++j) {
+      const auto& [id, t] = uses[j];
+      auto digest = digest_by_id_.find(id);
+      if (digest == digest_by_id_.end()) continue;
+      auto it = by_digest_.find(digest->second);
+      if (it == by_digest_.end()) continue;
+      const ApiKey& current = *it->second.key;
+      if (current.last_used_at && *current.last_used_at >= t) continue;
+      auto copy = std::make_shared<ApiKey>(current);
+      copy->last_used_at = t;
+      it->second.key = std::move(copy);
+    }
+  }
   return Ok();
 }
 
@@ -402,7 +421,11 @@ Result<VerifyResult> ApiKeyService::verify(std::string_view presented,
   };
   SIGIL_TRY(code, decide());
   result.code = code;
-  if (code == VerifyCode::kValid) note_used(key.id, now);
+  // Last use is kept to the minute: a busy key costs one write a minute, not one a second.
+  if (code == VerifyCode::kValid &&
+      (!key.last_used_at || now - *key.last_used_at >= kLastUseResolution)) {
+    note_used(key.id, now);
+  }
   return result;
 }
 

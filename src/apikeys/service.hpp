@@ -4,7 +4,8 @@
 // every change made through the service), so verify() does: parse + checksum (no
 // store), SHA-256, one hash-map lookup, the checks, and a token-bucket take. Only a key
 // with credits touches the store on verify (consume_credit, durable and atomic); last-use
-// times are batched and written by flush_last_used(), which the server calls every second.
+// times, kept to the minute, are batched and written by flush_last_used(), which the
+// server calls every second.
 //
 // Thread safety: every method is thread-safe; verify() takes a shared lock.
 #pragma once

@@ -438,7 +438,12 @@ TEST_F(ApiKeyServiceTest, LastUsedIsBatched) {
   ASSERT_TRUE(service_->flush_last_used());
   EXPECT_EQ(store_.get_api_key(key.record.id)->last_used_at, used);
   EXPECT_EQ(service_->get(key.record.id)->last_used_at, used);
-  // A failed write keeps the times for the next flush.
+  // Within the minute a use is not written again.
+  EXPECT_EQ(verify(key), VerifyCode::kValid);
+  ASSERT_TRUE(service_->flush_last_used());
+  EXPECT_EQ(store_.get_api_key(key.record.id)->last_used_at, used);
+  // A minute later it is; a failed write keeps the times for the next flush.
+  clock_.advance(Seconds{60});
   EXPECT_EQ(verify(key), VerifyCode::kValid);
   store_.fail_next();
   EXPECT_FALSE(service_->flush_last_used());
