@@ -1,4 +1,5 @@
 #include "http/server.hpp"
+#include "base/testing/tls_files.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -477,27 +478,7 @@ TEST(Server, StartFailsOnBadAddressAndPortInUse) {
 
 // --- TLS ---------------------------------------------------------------------------
 
-class TlsFiles {
- public:
-  TlsFiles() {
-    dir_ =
-        std::filesystem::temp_directory_path() / ("sigil-http-test-" + std::to_string(::getpid()));
-    std::filesystem::create_directories(dir_);
-    std::string cmd =
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
-        "-subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 "
-        "-keyout " +
-        key() + " -out " + cert() + " >/dev/null 2>&1";
-    ok = std::system(cmd.c_str()) == 0;
-  }
-  ~TlsFiles() { std::filesystem::remove_all(dir_); }
-  std::string cert() const { return (dir_ / "cert.pem").string(); }
-  std::string key() const { return (dir_ / "key.pem").string(); }
-  bool ok = false;
-
- private:
-  std::filesystem::path dir_;
-};
+using testing::TlsFiles;
 
 TEST(Server, TlsRoundTrip) {
   TlsFiles files;
