@@ -65,7 +65,7 @@ json::object key_json(const oauth::SigningKeyRecord& k, oauth::SigningKeyState s
 }  // namespace
 
 bool Caller::has_scope(std::string_view scope) const {
-  return std::binary_search(scopes.begin(), scopes.end(), scope);
+  return std::binary_search(claims->scopes.begin(), claims->scopes.end(), scope);
 }
 
 std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& request,
@@ -92,11 +92,11 @@ std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& req
 
   // A token seen before is not verified again until it expires; revocation and the kill
   // switch are still checked on every use.
-  std::optional<CachedBearer> cached;
+  std::shared_ptr<const BearerClaims> cached;
   {
     std::shared_lock lock(bearer_mu_);
     if (auto it = bearer_cache_.find(*bearer);
-        it != bearer_cache_.end() && now < it->second.valid_until) {
+        it != bearer_cache_.end() && now < it->second->valid_until) {
       cached = it->second;
     }
   }
@@ -126,7 +126,7 @@ std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& req
       count_denial("admin", event.reason);
       return std::unexpected(insufficient_scope(kAdminScope));
     }
-    CachedBearer entry{std::string(*client_id),
+    BearerClaims entry{std::string(*client_id),
                        std::string(*jti),
                        {},
                        from_unix(*exp) + s_.keys.settings().leeway};
@@ -139,13 +139,11 @@ std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& req
       }
     }
     std::sort(entry.scopes.begin(), entry.scopes.end());
-    {
-      std::unique_lock lock(bearer_mu_);
-      // Bounded: a flood of distinct tokens empties the cache instead of growing it.
-      if (bearer_cache_.size() >= kBearerCacheSize) bearer_cache_.clear();
-      bearer_cache_.insert_or_assign(std::string(*bearer), entry);
-    }
-    cached = std::move(entry);
+    cached = std::make_shared<const BearerClaims>(std::move(entry));
+    std::unique_lock lock(bearer_mu_);
+    // Bounded: a flood of distinct tokens empties the cache instead of growing it.
+    if (bearer_cache_.size() >= kBearerCacheSize) bearer_cache_.clear();
+    bearer_cache_.insert_or_assign(std::string(*bearer), cached);
   }
   event.client_id = cached->client_id;
   event.jti = cached->jti;
@@ -155,7 +153,7 @@ std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& req
   if (!s_.clients.is_active(cached->client_id)) {
     return unauthorized("client_disabled", "the token is not valid");
   }
-  return Caller{std::move(cached->client_id), std::move(cached->scopes)};
+  return Caller{std::move(cached)};
 }
 
 Outcome App::insufficient_scope(std::string_view scope) {

@@ -46,10 +46,19 @@ struct Services {
   std::function<std::string()> readiness_problem;
 };
 
-// Who called the /v1 API, from a verified bearer token.
-struct Caller {
+// What a verified bearer token says, kept until the token expires.
+struct BearerClaims {
   std::string client_id;
+  std::string jti;
   std::vector<std::string> scopes;  // sorted
+  TimePoint valid_until;
+};
+
+// Who called the /v1 API, from a verified bearer token. Shares the cached claims, so a
+// request copies nothing.
+struct Caller {
+  std::shared_ptr<const BearerClaims> claims;
+  const std::string& client_id() const { return claims->client_id; }
   bool has_scope(std::string_view scope) const;
 };
 
@@ -124,12 +133,6 @@ class App {
   audit::Event new_event(const http::Request& request, std::string name) const;
   void count_denial(std::string_view endpoint, std::string_view reason);
 
-  struct CachedBearer {
-    std::string client_id;
-    std::string jti;
-    std::vector<std::string> scopes;
-    TimePoint valid_until;
-  };
   static constexpr std::size_t kBearerCacheSize = 10'000;
   // Looks tokens up by string_view without copying them.
   struct TokenHash {
@@ -140,7 +143,8 @@ class App {
   Services s_;
   mutable std::shared_mutex bearer_mu_;
   // token -> its verified claims; guarded by bearer_mu_
-  std::unordered_map<std::string, CachedBearer, TokenHash, std::equal_to<>> bearer_cache_;
+  std::unordered_map<std::string, std::shared_ptr<const BearerClaims>, TokenHash, std::equal_to<>>
+      bearer_cache_;
   std::map<std::string, RouteEntry, std::less<>> routes_;
   oauth::Introspection introspector_;
   http::CounterFamily& tokens_issued_;
