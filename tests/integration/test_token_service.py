@@ -131,8 +131,14 @@ class TokenServiceTest(unittest.TestCase):
                  {**FORM, "Authorization": basic(self.cid, self.secret)})
         self.assertEqual(r.status, 413)
         self.assertEqual(r.json()["error"], "invalid_request")
-        rejected = [e for e in self.s.audit_records() if e["event"] == "http.reject"
-                    and e.get("request_id") == r.header("X-Request-Id")]
+        # The record does not hold up the answer: wait for it to be written.
+        deadline = time.monotonic() + 10
+        while True:
+            rejected = [e for e in self.s.audit_records() if e["event"] == "http.reject"
+                        and e.get("request_id") == r.header("X-Request-Id")]
+            if rejected or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         self.assertEqual(len(rejected), 1)
         self.assertEqual(rejected[0]["decision"], "deny")
         self.assertEqual(rejected[0]["subject"], "POST /oauth2/token")
