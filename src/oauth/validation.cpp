@@ -8,22 +8,12 @@ namespace sigil::oauth {
 
 namespace {
 
-bool is_lower_alnum(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
-}
-
 bool is_visible_ascii(char c) {
   const auto u = static_cast<unsigned char>(c);
   return u >= 0x21 && u <= 0x7E;
 }
 
 }  // namespace
-
-bool is_valid_client_id(std::string_view id) {
-  if (id.empty() || id.size() > 63 || !is_lower_alnum(id.front())) return false;
-  return std::all_of(id.begin(), id.end(),
-                     [](char c) { return is_lower_alnum(c) || c == '.' || c == '_' || c == '-'; });
-}
 
 std::optional<std::vector<std::string>> parse_scope(std::string_view scope) {
   std::vector<std::string> tokens;

@@ -8,15 +8,16 @@
 #include <string_view>
 #include <vector>
 
+#include "base/names.hpp"
 #include "base/scope.hpp"
 
 namespace sigil::oauth {
 
 inline constexpr std::size_t kMaxAudienceBytes = 2048;
 
-// A client id chosen by an operator: [a-z0-9][a-z0-9._-]{0,62}. (Generated ids, "cl_" +
-// 16 base32 characters, fall outside this pattern on purpose: they cannot collide.)
-bool is_valid_client_id(std::string_view id);
+// Operator-chosen client ids, [a-z0-9][a-z0-9._-]{0,62}: sigil::is_valid_client_id
+// (base/names.hpp), shared with the policy file's service and audience names.
+using sigil::is_valid_client_id;
 
 // RFC 6749 §3.3 scope tokens: sigil::is_valid_scope_token (base/scope.hpp).
 using sigil::is_valid_scope_token;
