@@ -4,6 +4,7 @@
 // or kUnavailable for the backend's failures.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +49,41 @@ class SettingStore {
   virtual ~SettingStore() = default;
   virtual Result<std::optional<std::string>> get_setting(std::string_view name) = 0;
   virtual Result<void> put_setting(std::string_view name, std::string_view value) = 0;
+};
+
+// One applied policy document.
+struct PolicyVersion {
+  std::int64_t version = 0;  // 1, 2, ... in order of application
+  std::string document;      // the YAML text as applied (empty in listings)
+  std::string sha256_hex;    // of the document
+  TimePoint applied_at{};
+  std::string applied_by;  // client id, or "file:<path>"
+  std::string origin;      // "apply", "rollback", "file"
+  // For a rollback (and only then): the earlier version whose document was applied again.
+  std::optional<std::int64_t> rolled_back_from;
+};
+
+// Policy versions, and the client changes applied with each one, atomically.
+class PolicyStore {
+ public:
+  virtual ~PolicyStore() = default;
+  // In one transaction: creates `create`, replaces `update`, deletes the clients with ids
+  // in `remove`, and appends `version` (whose version number must be the newest + 1, or 1
+  // for the first, else kAlreadyExists). Nothing is written if any part fails: a created
+  // id that exists is kAlreadyExists, an updated or removed id that does not is kNotFound.
+  // kInvalidArgument for a version below 1, a sha256_hex that is not 64 lower-case hex
+  // digits, an empty applied_by, an unknown origin, or a rolled_back_from that is missing
+  // for a rollback, present for anything else, or not an earlier version.
+  virtual Result<void> commit_policy(const PolicyVersion& version,
+                                     const std::vector<Client>& create,
+                                     const std::vector<Client>& update,
+                                     const std::vector<std::string>& remove) = 0;
+  // The newest version with its document, or nullopt when none was ever applied.
+  virtual Result<std::optional<PolicyVersion>> latest_policy_version() = 0;
+  // kNotFound when unknown.
+  virtual Result<PolicyVersion> get_policy_version(std::int64_t version) = 0;
+  // Newest first, documents left empty.
+  virtual Result<std::vector<PolicyVersion>> list_policy_versions() = 0;
 };
 
 }  // namespace sigil::oauth

@@ -1,13 +1,15 @@
 // The storage conformance suite: what every backend of the oauth and apikeys ports must
 // do, written against the port interfaces only. A backend's test program instantiates each
-// fixture (StoreConformance for the oauth ports, ApiKeyConformance for the apikeys ports)
-// once with a factory that opens a fresh, empty store:
+// fixture (StoreConformance for the oauth ports, PolicyConformance for oauth::PolicyStore,
+// ApiKeyConformance for the apikeys ports) once with a factory that opens a fresh, empty
+// store:
 //
 //   #include "store/conformance/store_conformance.hpp"
 //   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
 //                            ::testing::Values(sigil::store::conformance::Backend{
 //                                "sqlite", [] { return open_fresh_sqlite(); }}),
 //                            sigil::store::conformance::backend_name);
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, PolicyConformance, ...the same...);
 //   INSTANTIATE_TEST_SUITE_P(Sqlite, ApiKeyConformance, ...the same...);
 //
 // Include it in exactly one source file per test program (it defines the tests).
@@ -45,6 +47,7 @@ struct Ports {
   oauth::SigningKeyStore* signing_keys = nullptr;
   oauth::RevocationStore* revocations = nullptr;
   oauth::SettingStore* settings = nullptr;
+  oauth::PolicyStore* policies = nullptr;
   apikeys::KeySpaceStore* key_spaces = nullptr;
   apikeys::ApiKeyStore* api_keys = nullptr;
 };
@@ -57,6 +60,7 @@ Ports all_ports(std::shared_ptr<Store> store) {
   ports.signing_keys = store.get();
   ports.revocations = store.get();
   ports.settings = store.get();
+  if constexpr (std::is_base_of_v<oauth::PolicyStore, Store>) ports.policies = store.get();
   if constexpr (std::is_base_of_v<apikeys::KeySpaceStore, Store>) ports.key_spaces = store.get();
   if constexpr (std::is_base_of_v<apikeys::ApiKeyStore, Store>) ports.api_keys = store.get();
   ports.owner = std::move(store);
@@ -451,6 +455,289 @@ TEST_P(StoreConformance, SettingsPutGetOverwrite) {
   auto unnamed = settings().put_setting("", "x");
   ASSERT_FALSE(unnamed.has_value());
   EXPECT_EQ(unnamed.error().code, Code::kInvalidArgument);
+}
+
+// ---- policy versions ----
+
+// A valid version `n` whose document and digest are made from `n`.
+inline oauth::PolicyVersion policy_version(std::int64_t n) {
+  oauth::PolicyVersion v;
+  v.version = n;
+  v.document =
+      "version: 1\n# policy " + std::to_string(n) + "\nservices:\n  - name: \"caf\xc3\xa9\"\n";
+  v.sha256_hex = std::string(63, 'a') + static_cast<char>('0' + n % 10);
+  v.applied_at = at(1'700'000'000 + n * 60);
+  v.applied_by = "admin";
+  v.origin = "apply";
+  return v;
+}
+
+inline void expect_same(const oauth::PolicyVersion& want, const oauth::PolicyVersion& got,
+                        bool with_document = true) {
+  EXPECT_EQ(want.version, got.version);
+  EXPECT_EQ(with_document ? want.document : std::string(), got.document);
+  EXPECT_EQ(want.sha256_hex, got.sha256_hex);
+  EXPECT_EQ(want.applied_at, got.applied_at);
+  EXPECT_EQ(want.applied_by, got.applied_by);
+  EXPECT_EQ(want.origin, got.origin);
+  EXPECT_EQ(want.rolled_back_from, got.rolled_back_from);
+}
+
+class PolicyConformance : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    auto opened = GetParam().open_fresh();
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    ports_ = std::move(*opened);
+    ASSERT_NE(ports_.clients, nullptr);
+    ASSERT_NE(ports_.policies, nullptr);
+  }
+
+  oauth::ClientStore& clients() { return *ports_.clients; }
+  oauth::PolicyStore& policies() { return *ports_.policies; }
+
+  Result<void> commit(const oauth::PolicyVersion& v, const std::vector<oauth::Client>& create = {},
+                      const std::vector<oauth::Client>& update = {},
+                      const std::vector<std::string>& remove = {}) {
+    return policies().commit_policy(v, create, update, remove);
+  }
+
+  std::vector<std::int64_t> stored_versions() {
+    std::vector<std::int64_t> out;
+    auto all = policies().list_policy_versions();
+    EXPECT_TRUE(all.has_value()) << all.error().message;
+    if (all) {
+      for (const auto& v : *all) out.push_back(v.version);
+    }
+    return out;
+  }
+
+  std::vector<std::string> client_ids() {
+    std::vector<std::string> out;
+    auto all = clients().list_clients();
+    EXPECT_TRUE(all.has_value()) << all.error().message;
+    if (all) {
+      for (const auto& c : *all) out.push_back(c.id);
+    }
+    return out;
+  }
+
+  Ports ports_;
+};
+
+TEST_P(PolicyConformance, EmptyStoreHasNoVersions) {
+  auto latest = policies().latest_policy_version();
+  ASSERT_TRUE(latest.has_value()) << latest.error().message;
+  EXPECT_FALSE(latest->has_value());
+  EXPECT_TRUE(stored_versions().empty());
+  auto missing = policies().get_policy_version(1);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, Code::kNotFound);
+}
+
+TEST_P(PolicyConformance, AppendGetListAndLatest) {
+  oauth::PolicyVersion v1 = policy_version(1);
+  oauth::PolicyVersion v2 = policy_version(2);
+  v2.origin = "file";
+  v2.applied_by = "file:/etc/sigil/sigil.yaml";
+  v2.document = std::string(200'000, 'x') + "\n";  // large documents are kept whole
+  oauth::PolicyVersion v3 = policy_version(3);
+  v3.origin = "rollback";
+  v3.rolled_back_from = 1;
+  v3.document = v1.document;
+  v3.sha256_hex = v1.sha256_hex;
+  for (const oauth::PolicyVersion* v : {&v1, &v2, &v3}) {
+    auto done = commit(*v);
+    ASSERT_TRUE(done.has_value()) << done.error().message;
+  }
+
+  auto latest = policies().latest_policy_version();
+  ASSERT_TRUE(latest.has_value() && latest->has_value());
+  expect_same(v3, **latest);
+
+  auto got = policies().get_policy_version(2);
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  expect_same(v2, *got);
+  got = policies().get_policy_version(1);
+  ASSERT_TRUE(got.has_value());
+  expect_same(v1, *got);
+  auto missing = policies().get_policy_version(4);
+  ASSERT_FALSE(missing.has_value());
+  EXPECT_EQ(missing.error().code, Code::kNotFound);
+
+  // Newest first, without the documents.
+  auto all = policies().list_policy_versions();
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  ASSERT_EQ(all->size(), 3u);
+  expect_same(v3, (*all)[0], /*with_document=*/false);
+  expect_same(v2, (*all)[1], /*with_document=*/false);
+  expect_same(v1, (*all)[2], /*with_document=*/false);
+}
+
+TEST_P(PolicyConformance, VersionMustBeTheNextNumber) {
+  auto early = commit(policy_version(2));
+  ASSERT_FALSE(early.has_value());
+  EXPECT_EQ(early.error().code, Code::kAlreadyExists);
+  EXPECT_TRUE(stored_versions().empty());
+
+  ASSERT_TRUE(commit(policy_version(1)).has_value());
+  auto again = commit(policy_version(1));
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code, Code::kAlreadyExists);
+  auto gap = commit(policy_version(3));
+  ASSERT_FALSE(gap.has_value());
+  EXPECT_EQ(gap.error().code, Code::kAlreadyExists);
+  EXPECT_EQ(stored_versions(), (std::vector<std::int64_t>{1}));
+  auto first = policies().get_policy_version(1);
+  ASSERT_TRUE(first.has_value());
+  expect_same(policy_version(1), *first);
+
+  ASSERT_TRUE(commit(policy_version(2)).has_value());
+  EXPECT_EQ(stored_versions(), (std::vector<std::int64_t>{2, 1}));
+}
+
+TEST_P(PolicyConformance, CommitWritesTheClientsWithTheVersion) {
+  ASSERT_TRUE(clients().create_client(minimal_client("kept")).has_value());
+  ASSERT_TRUE(clients().create_client(minimal_client("changed")).has_value());
+  ASSERT_TRUE(clients().create_client(minimal_client("pruned")).has_value());
+  oauth::Client changed = full_client("changed");
+  changed.name = "changed by policy";
+  auto done = commit(policy_version(1), {full_client("new-a"), minimal_client("new-b")}, {changed},
+                     {"pruned"});
+  ASSERT_TRUE(done.has_value()) << done.error().message;
+
+  EXPECT_EQ(client_ids(), (std::vector<std::string>{"changed", "kept", "new-a", "new-b"}));
+  auto got = clients().get_client("changed");
+  ASSERT_TRUE(got.has_value());
+  expect_same(changed, *got);
+  got = clients().get_client("new-a");
+  ASSERT_TRUE(got.has_value());
+  expect_same(full_client("new-a"), *got);
+  got = clients().get_client("kept");
+  ASSERT_TRUE(got.has_value());
+  expect_same(minimal_client("kept"), *got);
+  auto pruned = clients().get_client("pruned");
+  ASSERT_FALSE(pruned.has_value());
+  EXPECT_EQ(pruned.error().code, Code::kNotFound);
+  EXPECT_EQ(stored_versions(), (std::vector<std::int64_t>{1}));
+}
+
+// A commit that fails in any part leaves both the clients and the versions as they were.
+TEST_P(PolicyConformance, CommitIsAllOrNothing) {
+  ASSERT_TRUE(clients().create_client(minimal_client("a")).has_value());
+  ASSERT_TRUE(clients().create_client(minimal_client("b")).has_value());
+  ASSERT_TRUE(commit(policy_version(1)).has_value());
+  oauth::Client changed_a = full_client("a");
+
+  // Removing a client that does not exist.
+  auto unknown_remove =
+      commit(policy_version(2), {minimal_client("c")}, {changed_a}, {"b", "ghost"});
+  ASSERT_FALSE(unknown_remove.has_value());
+  EXPECT_EQ(unknown_remove.error().code, Code::kNotFound);
+
+  // Creating a client whose id is taken (after a valid create, update and remove).
+  auto collision =
+      commit(policy_version(2), {minimal_client("c"), full_client("b")}, {changed_a}, {"b"});
+  ASSERT_FALSE(collision.has_value());
+  EXPECT_EQ(collision.error().code, Code::kAlreadyExists);
+
+  // Updating a client that does not exist.
+  auto unknown_update =
+      commit(policy_version(2), {minimal_client("c")}, {changed_a, full_client("ghost")}, {"b"});
+  ASSERT_FALSE(unknown_update.has_value());
+  EXPECT_EQ(unknown_update.error().code, Code::kNotFound);
+
+  // A version number that is taken, with valid client changes.
+  auto taken = commit(policy_version(1), {minimal_client("c")}, {changed_a}, {"b"});
+  ASSERT_FALSE(taken.has_value());
+  EXPECT_EQ(taken.error().code, Code::kAlreadyExists);
+
+  EXPECT_EQ(client_ids(), (std::vector<std::string>{"a", "b"}));
+  auto a = clients().get_client("a");
+  ASSERT_TRUE(a.has_value());
+  expect_same(minimal_client("a"), *a);
+  EXPECT_EQ(stored_versions(), (std::vector<std::int64_t>{1}));
+
+  // The number that the failures did not take is still free.
+  auto next = commit(policy_version(2), {minimal_client("c")}, {changed_a}, {"b"});
+  ASSERT_TRUE(next.has_value()) << next.error().message;
+  EXPECT_EQ(client_ids(), (std::vector<std::string>{"a", "c"}));
+  EXPECT_EQ(stored_versions(), (std::vector<std::int64_t>{2, 1}));
+}
+
+TEST_P(PolicyConformance, InvalidVersionIsRefused) {
+  ASSERT_TRUE(commit(policy_version(1)).has_value());
+  std::vector<oauth::PolicyVersion> bad;
+  bad.push_back(policy_version(2));
+  bad.back().sha256_hex = std::string(63, 'a');  // too short
+  bad.push_back(policy_version(2));
+  bad.back().sha256_hex = std::string(64, 'A');  // upper case
+  bad.push_back(policy_version(2));
+  bad.back().sha256_hex = std::string(63, 'a') + "g";
+  bad.push_back(policy_version(2));
+  bad.back().applied_by = "";
+  bad.push_back(policy_version(2));
+  bad.back().origin = "manual";
+  bad.push_back(policy_version(2));
+  bad.back().origin = "rollback";  // without rolled_back_from
+  bad.push_back(policy_version(2));
+  bad.back().rolled_back_from = 1;  // not a rollback
+  bad.push_back(policy_version(2));
+  bad.back().origin = "rollback";
+  bad.back().rolled_back_from = 2;  // not an earlier version
+  bad.push_back(policy_version(2));
+  bad.back().origin = "rollback";
+  bad.back().rolled_back_from = 0;
+  for (std::size_t i = 0; i < bad.size(); ++i) {
+    auto r = commit(bad[i], {minimal_client("c" + std::to_string(i))});
+    ASSERT_FALSE(r.has_value()) << i;
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument) << i;
+  }
+  oauth::PolicyVersion zero = policy_version(0);
+  auto r = commit(zero);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+
+  EXPECT_TRUE(client_ids().empty());
+  EXPECT_EQ(stored_versions(), (std::vector<std::int64_t>{1}));
+}
+
+TEST_P(PolicyConformance, ConcurrentCommitsNeverShareANumber) {
+  constexpr int kThreads = 4;
+  constexpr int kTries = 10;
+  std::vector<std::thread> threads;
+  std::atomic<int> stored{0};
+  std::vector<int> other_errors(kThreads, 0);
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kTries; ++i) {
+        // Each thread asks for the number after the newest it sees; losers of a race get
+        // kAlreadyExists and nothing of theirs is written.
+        auto latest = policies().latest_policy_version();
+        if (!latest) {
+          ++other_errors[t];
+          continue;
+        }
+        const std::int64_t next = latest->has_value() ? (*latest)->version + 1 : 1;
+        const std::string id = "t" + std::to_string(t) + "-" + std::to_string(i);
+        auto r = commit(policy_version(next), {minimal_client(id)});
+        if (r) {
+          ++stored;
+        } else if (r.error().code != Code::kAlreadyExists) {
+          ++other_errors[t];
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(other_errors, std::vector<int>(kThreads, 0));
+  const auto versions = stored_versions();
+  ASSERT_EQ(versions.size(), static_cast<std::size_t>(stored.load()));
+  for (std::size_t i = 0; i < versions.size(); ++i) {
+    EXPECT_EQ(versions[i], static_cast<std::int64_t>(versions.size() - i));
+  }
+  // One client per stored version: a losing commit wrote none.
+  EXPECT_EQ(client_ids().size(), versions.size());
 }
 
 // ---- key spaces ----

@@ -98,9 +98,30 @@ CREATE INDEX api_keys_by_owner ON api_keys (key_space, owner, id);
 CREATE INDEX api_keys_by_space ON api_keys (key_space, id);
 )sql";
 
+// Policy as code (capability 3): every applied policy document, kept whole so that any
+// version can be shown or applied again. Versions are numbered 1, 2, ... by the writer,
+// which also writes the clients the document declares in the same transaction.
+// rolled_back_from, set exactly for rollbacks, is the earlier version whose document was
+// applied again; like api_keys.rotated_from it names history and is not a foreign key.
+constexpr std::string_view kV3 = R"sql(
+CREATE TABLE policy_versions (
+  version           INTEGER NOT NULL PRIMARY KEY CHECK (version >= 1),
+  document          TEXT    NOT NULL,
+  sha256_hex        TEXT    NOT NULL CHECK (length(sha256_hex) = 64
+                                            AND sha256_hex NOT GLOB '*[^0-9a-f]*'),
+  applied_at        INTEGER NOT NULL,
+  applied_by        TEXT    NOT NULL,
+  origin            TEXT    NOT NULL CHECK (origin IN ('apply', 'rollback', 'file')),
+  rolled_back_from  INTEGER CHECK (rolled_back_from IS NULL
+                                   OR (rolled_back_from >= 1 AND rolled_back_from < version)),
+  CHECK ((origin = 'rollback') = (rolled_back_from IS NOT NULL))
+) STRICT;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kV1},
     Migration{2, kV2},
+    Migration{3, kV3},
 };
 
 }  // namespace

@@ -203,6 +203,56 @@ oauth::SigningKeyRecord read_key(const Statement& st) {
   return k;
 }
 
+// ---- policy versions ----
+
+constexpr std::string_view kPolicyColumns =
+    "version, document, sha256_hex, applied_at, applied_by, origin, rolled_back_from";
+
+// Listings leave the documents out: they can be large, and a history shows none of them.
+constexpr std::string_view kPolicyListColumns =
+    "version, '', sha256_hex, applied_at, applied_by, origin, rolled_back_from";
+
+// Checks what the schema would refuse, with a message that names the field.
+Result<void> check_policy_version(const oauth::PolicyVersion& v) {
+  if (v.version < 1) {
+    return std::unexpected(Error::invalid_argument("policy version numbers start at 1"));
+  }
+  const bool hex = v.sha256_hex.size() == 64 &&
+                   std::all_of(v.sha256_hex.begin(), v.sha256_hex.end(), [](char c) {
+                     return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                   });
+  if (!hex) {
+    return std::unexpected(
+        Error::invalid_argument("policy sha256_hex must be 64 lower-case hexadecimal digits"));
+  }
+  SIGIL_CHECK(check_not_empty(v.applied_by, "policy applied_by"));
+  const bool rollback = v.origin == "rollback";
+  if (!rollback && v.origin != "apply" && v.origin != "file") {
+    return std::unexpected(Error::invalid_argument("unknown policy origin \"" + v.origin + "\""));
+  }
+  if (rollback != v.rolled_back_from.has_value()) {
+    return std::unexpected(
+        Error::invalid_argument("rolled_back_from is set for a rollback, and only for a rollback"));
+  }
+  if (v.rolled_back_from && (*v.rolled_back_from < 1 || *v.rolled_back_from >= v.version)) {
+    return std::unexpected(
+        Error::invalid_argument("rolled_back_from must name an earlier policy version"));
+  }
+  return Ok();
+}
+
+oauth::PolicyVersion read_policy_version(const Statement& st) {
+  oauth::PolicyVersion v;
+  v.version = st.int64(0);
+  v.document = st.text(1);
+  v.sha256_hex = st.text(2);
+  v.applied_at = from_unix(st.int64(3));
+  v.applied_by = st.text(4);
+  v.origin = st.text(5);
+  v.rolled_back_from = st.optional_int64(6);
+  return v;
+}
+
 // ---- key spaces and API keys ----
 
 constexpr std::string_view kKeySpaceColumns = "id, prefix, name, created_at";
@@ -544,6 +594,85 @@ Result<void> SqliteStore::put_setting(std::string_view name, std::string_view va
   st.bind_text(1, name);
   st.bind_text(2, value);
   return st.run();
+}
+
+// ---- policy versions ----
+
+Result<void> SqliteStore::delete_client_locked(std::string_view id) {
+  SIGIL_TRY(st, db_->prepare("DELETE FROM clients WHERE id = ?1"));
+  st.bind_text(1, id);
+  SIGIL_CHECK(st.run());
+  if (db_->changes() == 0) {
+    return std::unexpected(Error::not_found("no client " + std::string(id)));
+  }
+  return Ok();
+}
+
+Result<void> SqliteStore::commit_policy(const oauth::PolicyVersion& version,
+                                        const std::vector<oauth::Client>& create,
+                                        const std::vector<oauth::Client>& update,
+                                        const std::vector<std::string>& remove) {
+  SIGIL_CHECK(check_policy_version(version));
+  return transaction([&]() -> Result<void> {
+    // Inside the transaction, so that two writers cannot both take the same number.
+    {
+      SIGIL_TRY(newest, db_->prepare("SELECT coalesce(max(version), 0) FROM policy_versions"));
+      SIGIL_TRY(row, newest.step());
+      const std::int64_t next = (row ? newest.int64(0) : 0) + 1;
+      if (version.version != next) {
+        return std::unexpected(Error::already_exists(
+            "policy version " + std::to_string(version.version) +
+            " cannot be stored: the next version is " + std::to_string(next)));
+      }
+    }
+    for (const auto& client : create) SIGIL_CHECK(create_client(client));
+    for (const auto& client : update) SIGIL_CHECK(update_client(client));
+    for (const auto& id : remove) SIGIL_CHECK(delete_client_locked(id));
+    SIGIL_TRY(st, db_->prepare(sql("INSERT INTO policy_versions (", kPolicyColumns,
+                                   ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")));
+    st.bind(1, version.version);
+    st.bind_text(2, version.document);
+    st.bind_text(3, version.sha256_hex);
+    st.bind(4, to_unix(version.applied_at));
+    st.bind_text(5, version.applied_by);
+    st.bind_text(6, version.origin);
+    st.bind(7, version.rolled_back_from);
+    return st.run();
+  });
+}
+
+Result<std::optional<oauth::PolicyVersion>> SqliteStore::latest_policy_version() {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("SELECT ", kPolicyColumns,
+                                 " FROM policy_versions ORDER BY version DESC LIMIT 1")));
+  SIGIL_TRY(row, st.step());
+  if (!row) return std::optional<oauth::PolicyVersion>();
+  return std::optional<oauth::PolicyVersion>(read_policy_version(st));
+}
+
+Result<oauth::PolicyVersion> SqliteStore::get_policy_version(std::int64_t version) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(
+      st, db_->prepare(sql("SELECT ", kPolicyColumns, " FROM policy_versions WHERE version = ?1")));
+  st.bind(1, version);
+  SIGIL_TRY(row, st.step());
+  if (!row) {
+    return std::unexpected(Error::not_found("no policy version " + std::to_string(version)));
+  }
+  return read_policy_version(st);
+}
+
+Result<std::vector<oauth::PolicyVersion>> SqliteStore::list_policy_versions() {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("SELECT ", kPolicyListColumns,
+                                 " FROM policy_versions ORDER BY version DESC")));
+  std::vector<oauth::PolicyVersion> versions;
+  while (true) {
+    SIGIL_TRY(row, st.step());
+    if (!row) break;
+    versions.push_back(read_policy_version(st));
+  }
+  return versions;
 }
 
 // ---- key spaces ----

@@ -17,7 +17,8 @@
 //
 // Errors (besides those listed in oauth/ports.hpp and apikeys/ports.hpp):
 //   kInvalidArgument    an empty id/kid/jti/setting name, or a secret digest that is
-//                       neither empty nor 32 bytes; for API keys: an empty id, key space,
+//                       neither empty nor 32 bytes; a policy version refused by
+//                       PolicyStore::commit_policy's checks; for API keys: an empty id, key space,
 //                       owner or start, a digest that is not 32 bytes, metadata that is not
 //                       a JSON object, negative credits, a rate limit below 1 per 1 s, a
 //                       listing limit outside 1..1000
@@ -52,6 +53,7 @@ class SqliteStore final : public oauth::ClientStore,
                           public oauth::SigningKeyStore,
                           public oauth::RevocationStore,
                           public oauth::SettingStore,
+                          public oauth::PolicyStore,
                           public apikeys::KeySpaceStore,
                           public apikeys::ApiKeyStore {
  public:
@@ -89,6 +91,15 @@ class SqliteStore final : public oauth::ClientStore,
   Result<std::optional<std::string>> get_setting(std::string_view name) override;
   Result<void> put_setting(std::string_view name, std::string_view value) override;
 
+  // PolicyStore
+  Result<void> commit_policy(const oauth::PolicyVersion& version,
+                             const std::vector<oauth::Client>& create,
+                             const std::vector<oauth::Client>& update,
+                             const std::vector<std::string>& remove) override;
+  Result<std::optional<oauth::PolicyVersion>> latest_policy_version() override;
+  Result<oauth::PolicyVersion> get_policy_version(std::int64_t version) override;
+  Result<std::vector<oauth::PolicyVersion>> list_policy_versions() override;
+
   // KeySpaceStore
   Result<void> create_key_space(const apikeys::KeySpace& space) override;
   Result<apikeys::KeySpace> get_key_space(std::string_view id) override;
@@ -121,6 +132,7 @@ class SqliteStore final : public oauth::ClientStore,
   explicit SqliteStore(std::unique_ptr<Database> db);
 
   // The caller holds mu_.
+  Result<void> delete_client_locked(std::string_view id);
   Result<void> insert_api_key_locked(const apikeys::ApiKey& key);
   Result<void> update_api_key_locked(const apikeys::ApiKey& key);
 

@@ -45,6 +45,9 @@ namespace sigil::store::conformance {
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
                          ::testing::Values(Backend{"sqlite", sqlite::open_fresh_sqlite}),
                          backend_name);
+INSTANTIATE_TEST_SUITE_P(Sqlite, PolicyConformance,
+                         ::testing::Values(Backend{"sqlite", sqlite::open_fresh_sqlite}),
+                         backend_name);
 INSTANTIATE_TEST_SUITE_P(Sqlite, ApiKeyConformance,
                          ::testing::Values(Backend{"sqlite", sqlite::open_fresh_sqlite}),
                          backend_name);
@@ -115,8 +118,9 @@ TEST_F(SqliteStoreTest, MigrationsAreRecorded) {
   EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), migrations().back().version);
   EXPECT_GE(raw.integer("SELECT min(applied_at) FROM schema_migrations"), before);
   EXPECT_EQ(raw.text("PRAGMA journal_mode"), "wal");
-  for (const char* table : {"clients", "signing_keys", "revoked_tokens", "settings", "key_spaces",
-                            "api_keys", "api_keys_by_owner", "api_keys_by_space"}) {
+  for (const char* table :
+       {"clients", "signing_keys", "revoked_tokens", "settings", "key_spaces", "api_keys",
+        "api_keys_by_owner", "api_keys_by_space", "policy_versions"}) {
     EXPECT_EQ(
         raw.integer(std::string("SELECT count(*) FROM sqlite_schema WHERE name = '") + table + "'"),
         1)
@@ -328,9 +332,75 @@ TEST_F(SqliteStoreTest, MigrationTwoKeepsVersionOneData) {
   store.reset();
 
   Raw raw(db_path());
-  EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 2);
+  EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), migrations().back().version);
   EXPECT_EQ(raw.integer("SELECT applied_at FROM schema_migrations WHERE version = 1"),
             1'600'000'000);
+}
+
+// ---- policy versions, SQLite-specific ----
+
+TEST_F(SqliteStoreTest, MigrationThreeKeepsVersionTwoData) {
+  {
+    auto db = Database::open(db_path(), std::chrono::milliseconds(1000));
+    ASSERT_TRUE(db.has_value()) << db.error().message;
+    ASSERT_TRUE(migrate_to(*db, from_unix(1'650'000'000), 2).has_value());
+  }
+  {
+    Raw raw(db_path());
+    ASSERT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 2);
+    ASSERT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'policy_versions'"), 0);
+    ASSERT_EQ(raw.exec("INSERT INTO clients (id, name, status, secret_digest, created_at, "
+                       "updated_at) VALUES ('old-client', 'Old', 'active', zeroblob(32), 1, 2)"),
+              SQLITE_OK);
+    ASSERT_EQ(raw.exec("INSERT INTO key_spaces VALUES ('live', 'sk_live', 'Live', 3)"), SQLITE_OK);
+  }
+
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  auto client = store->get_client("old-client");
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  EXPECT_EQ(client->name, "Old");
+  auto space = store->get_key_space("live");
+  ASSERT_TRUE(space.has_value()) << space.error().message;
+  EXPECT_EQ(space->prefix, "sk_live");
+
+  // Version 3 is in place and usable, also for the clients written before it.
+  oauth::Client updated = *client;
+  updated.name = "Adopted by the policy";
+  auto committed = store->commit_policy(conformance::policy_version(1), {}, {updated}, {});
+  ASSERT_TRUE(committed.has_value()) << committed.error().message;
+  auto latest = store->latest_policy_version();
+  ASSERT_TRUE(latest.has_value() && latest->has_value());
+  conformance::expect_same(conformance::policy_version(1), **latest);
+  store.reset();
+
+  Raw raw(db_path());
+  EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 3);
+  EXPECT_EQ(raw.integer("SELECT applied_at FROM schema_migrations WHERE version = 2"),
+            1'650'000'000);
+  EXPECT_EQ(raw.text("SELECT name FROM clients WHERE id = 'old-client'"), "Adopted by the policy");
+}
+
+// The schema refuses what the code refuses, for writers that bypass the code.
+TEST_F(SqliteStoreTest, PolicyVersionChecksAreInTheSchema) {
+  ASSERT_NE(open_ok(), nullptr);
+  Raw raw(db_path());
+  const std::string hex(64, 'a');
+  auto insert = [&](const std::string& values) {
+    return raw.exec("INSERT INTO policy_versions VALUES (" + values + ")");
+  };
+  ASSERT_EQ(insert("1, 'doc', '" + hex + "', 1, 'admin', 'apply', NULL"), SQLITE_OK);
+  EXPECT_NE(insert("2, 'doc', '" + hex.substr(1) + "', 1, 'admin', 'apply', NULL"), SQLITE_OK);
+  EXPECT_NE(insert("2, 'doc', '" + std::string(64, 'A') + "', 1, 'admin', 'apply', NULL"),
+            SQLITE_OK);
+  EXPECT_NE(insert("2, 'doc', '" + hex + "', 1, 'admin', 'manual', NULL"), SQLITE_OK);
+  EXPECT_NE(insert("2, 'doc', '" + hex + "', 1, 'admin', 'rollback', NULL"), SQLITE_OK);
+  EXPECT_NE(insert("2, 'doc', '" + hex + "', 1, 'admin', 'apply', 1"), SQLITE_OK);
+  EXPECT_NE(insert("2, 'doc', '" + hex + "', 1, 'admin', 'rollback', 2"), SQLITE_OK);
+  EXPECT_NE(insert("0, 'doc', '" + hex + "', 1, 'admin', 'apply', NULL"), SQLITE_OK);
+  EXPECT_NE(insert("2, 'doc', '" + hex + "', 'soon', 'admin', 'apply', NULL"), SQLITE_OK);
+  EXPECT_EQ(insert("2, 'doc', '" + hex + "', 1, 'admin', 'rollback', 1"), SQLITE_OK);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM policy_versions"), 2);
 }
 
 TEST_F(SqliteStoreTest, CreditsNeverGoBelowZeroInTheSchema) {
