@@ -53,7 +53,9 @@ bool is_known_auth_method(std::string_view m) {
   return m == kClientSecretBasic || m == kClientSecretPost;
 }
 
-Result<void> validate(NewClient& request) {
+}  // namespace
+
+Result<void> validate_new_client(NewClient& request) {
   if (request.id && !is_valid_client_id(*request.id)) {
     return std::unexpected(Error::invalid_argument(
         "invalid client id: use 1 to 63 of [a-z0-9._-], starting with a letter or digit"));
@@ -79,7 +81,12 @@ Result<void> validate(NewClient& request) {
   return Ok();
 }
 
-}  // namespace
+ClientSecret make_client_secret() {
+  SecretString secret(random_secret());
+  // A 256-bit random secret needs no slow hash: SHA-256 cannot be brute-forced back.
+  SecretDigest digest{crypto::sha256(secret.reveal()), std::nullopt};
+  return ClientSecret{std::move(secret), std::move(digest)};
+}
 
 Result<std::unique_ptr<ClientRegistry>> ClientRegistry::load(ClientStore& store) {
   std::unique_ptr<ClientRegistry> registry(new ClientRegistry(store));
@@ -100,6 +107,24 @@ Result<void> ClientRegistry::reload() {
   return Ok();
 }
 
+Result<void> ClientRegistry::write_batch(
+    const std::function<Result<ClientBatch>(const std::vector<Client>&)>& write) {
+  std::lock_guard write_lock(write_mu_);
+  SIGIL_TRY(batch, write(list()));
+  std::unique_lock lock(cache_mu_);
+  for (const auto& id : batch.remove) {
+    auto it = clients_.find(id);
+    if (it != clients_.end()) clients_.erase(it);
+  }
+  for (auto* written : {&batch.create, &batch.update}) {
+    for (auto& client : *written) {
+      std::string id = client.id;
+      clients_.insert_or_assign(std::move(id), std::make_shared<const Client>(std::move(client)));
+    }
+  }
+  return Ok();
+}
+
 std::shared_ptr<const Client> ClientRegistry::find(std::string_view id) const {
   std::shared_lock lock(cache_mu_);
   auto it = clients_.find(id);
@@ -113,7 +138,7 @@ void ClientRegistry::put(Client client) {
 }
 
 Result<CreatedClient> ClientRegistry::create(NewClient request, TimePoint now) {
-  SIGIL_CHECK(validate(request));
+  SIGIL_CHECK(validate_new_client(request));
   std::lock_guard write(write_mu_);
   Client client;
   client.id = request.id ? *request.id : generate_client_id();
@@ -126,14 +151,13 @@ Result<CreatedClient> ClientRegistry::create(NewClient request, TimePoint now) {
   client.allowed_audiences = std::move(request.allowed_audiences);
   client.auth_methods = std::move(request.auth_methods);
   client.status = ClientStatus::kActive;
-  SecretString secret(random_secret());
-  // A 256-bit random secret needs no slow hash: SHA-256 cannot be brute-forced back.
-  client.secret.sha256 = crypto::sha256(secret.reveal());
+  ClientSecret secret = make_client_secret();
+  client.secret = std::move(secret.digest);
   client.created_at = now;
   client.updated_at = now;
   SIGIL_CHECK(store_.create_client(client));
   put(client);
-  return CreatedClient{std::move(client), std::move(secret)};
+  return CreatedClient{std::move(client), std::move(secret.secret)};
 }
 
 Result<Client> ClientRegistry::get(std::string_view id) const {
@@ -171,17 +195,17 @@ Result<SecretString> ClientRegistry::rotate_secret(std::string_view id, Seconds 
   auto current = find(id);
   if (!current) return std::unexpected(Error::not_found("no client \"" + std::string(id) + "\""));
   Client client = *current;
-  SecretString secret(random_secret());
+  ClientSecret secret = make_client_secret();
   if (overlap > Seconds{0}) {
     client.previous_secret = SecretDigest{client.secret.sha256, now + overlap};
   } else {
     client.previous_secret.reset();
   }
-  client.secret = SecretDigest{crypto::sha256(secret.reveal()), std::nullopt};
+  client.secret = std::move(secret.digest);
   client.updated_at = now;
   SIGIL_CHECK(store_.update_client(client));
   put(std::move(client));
-  return secret;
+  return std::move(secret.secret);
 }
 
 std::expected<AuthenticatedClient, Denial> ClientRegistry::authenticate(std::string_view client_id,

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <expected>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -50,6 +51,28 @@ struct NewClient {
 struct CreatedClient {
   Client client;
   SecretString secret;  // the only copy of the secret: show it once
+};
+
+// Checks a registration request as create() does, and normalises it the same way: scopes,
+// audiences and auth methods sorted and unique, no auth methods meaning both
+// client_secret_* methods. kInvalidArgument naming the first thing that is wrong. For
+// components that write clients in their own store transaction (policy apply), so that
+// what they write obeys the registry's rules.
+Result<void> validate_new_client(NewClient& request);
+
+// A new client secret: 256 random bits, and the digest that is stored instead of it.
+struct ClientSecret {
+  SecretString secret;  // the only copy: show it once
+  SecretDigest digest;  // SHA-256, no expiry
+};
+ClientSecret make_client_secret();
+
+// Client changes that another component writes to the store in its own transaction
+// (policy apply writes clients together with the policy version that declares them).
+struct ClientBatch {
+  std::vector<Client> create;
+  std::vector<Client> update;
+  std::vector<std::string> remove;  // ids
 };
 
 // A client whose credentials were checked. Only ClientRegistry::authenticate() makes one,
@@ -107,6 +130,16 @@ class ClientRegistry {
 
   // Re-reads every client from the store.
   Result<void> reload();
+
+  // For changes written to the store by someone else, in one transaction with their own
+  // records: holds off every other change through the registry, passes `write` the
+  // clients as they are now (ordered by id), and, when `write` returns the batch it wrote,
+  // puts that batch into the cache. So a batch is computed from clients that nobody
+  // changes meanwhile (a client disabled during a policy apply stays disabled), and the
+  // cache never lags behind a committed batch. When `write` fails, its error is returned
+  // and the cache is unchanged. `write` must not call the registry's changing methods.
+  Result<void> write_batch(
+      const std::function<Result<ClientBatch>(const std::vector<Client>&)>& write);
 
   ClientRegistry(const ClientRegistry&) = delete;
   ClientRegistry& operator=(const ClientRegistry&) = delete;

@@ -272,5 +272,76 @@ TEST_F(ClientRegistryTest, ReadersAndWritersRunConcurrently) {
   EXPECT_TRUE(registry_->is_active("svc"));
 }
 
+TEST(ClientSecretTest, MadeSecretsAre256BitsAndStoredAsTheirDigest) {
+  ClientSecret a = make_client_secret();
+  ClientSecret b = make_client_secret();
+  EXPECT_EQ(a.secret.reveal().size(), 43u);  // 32 bytes, base64url without padding
+  EXPECT_NE(a.secret.reveal(), b.secret.reveal());
+  EXPECT_EQ(a.digest.sha256, crypto::sha256(a.secret.reveal()));
+  EXPECT_FALSE(a.digest.expires_at.has_value());
+}
+
+TEST(ValidateNewClientTest, NormalisesLikeCreate) {
+  NewClient n;
+  n.id = "svc";
+  n.allowed_scopes = {"write", "read", "read"};
+  n.allowed_audiences = {"https://b", "https://a"};
+  ASSERT_TRUE(validate_new_client(n).has_value());
+  EXPECT_EQ(n.allowed_scopes, (std::vector<std::string>{"read", "write"}));
+  EXPECT_EQ(n.allowed_audiences, (std::vector<std::string>{"https://a", "https://b"}));
+  EXPECT_EQ(n.auth_methods,
+            (std::vector<std::string>{"client_secret_basic", "client_secret_post"}));
+
+  NewClient bad_method = n;
+  bad_method.auth_methods = {"private_key_jwt"};
+  auto r = validate_new_client(bad_method);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+  NewClient bad_scope = n;
+  bad_scope.allowed_scopes = {"has space"};
+  EXPECT_FALSE(validate_new_client(bad_scope).has_value());
+  NewClient bad_id = n;
+  bad_id.id = "Upper";
+  EXPECT_FALSE(validate_new_client(bad_id).has_value());
+}
+
+TEST_F(ClientRegistryTest, WriteBatchUpdatesTheCacheOnlyWhenItSucceeds) {
+  CreatedClient kept = create("kept");
+  CreatedClient changed = create("changed");
+  CreatedClient gone = create("gone");
+
+  auto failed =
+      registry_->write_batch([&](const std::vector<Client>& clients) -> Result<ClientBatch> {
+        EXPECT_EQ(clients.size(), 3u);
+        return std::unexpected(Error::unavailable("the store is down"));
+      });
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code, Code::kUnavailable);
+  EXPECT_EQ(registry_->list().size(), 3u);
+
+  Client made = kept.client;
+  made.id = "made";
+  auto done =
+      registry_->write_batch([&](const std::vector<Client>& clients) -> Result<ClientBatch> {
+        ClientBatch batch;
+        EXPECT_EQ(clients.size(), 3u);
+        for (const Client& c : clients) {
+          if (c.id == "changed") {
+            batch.update.push_back(c);
+            batch.update.back().status = ClientStatus::kDisabled;
+          }
+        }
+        batch.create.push_back(made);
+        batch.remove.push_back("gone");
+        return batch;
+      });
+  ASSERT_TRUE(done.has_value()) << done.error().message;
+  EXPECT_EQ(reason("kept", kept.secret.reveal()), "ok");
+  EXPECT_EQ(reason("changed", changed.secret.reveal()), "client_disabled");
+  EXPECT_EQ(reason("gone", gone.secret.reveal()), "unknown_client");
+  // The cache holds what the batch said was written, whatever the store holds.
+  EXPECT_EQ(reason("made", kept.secret.reveal()), "ok");
+}
+
 }  // namespace
 }  // namespace sigil::oauth
