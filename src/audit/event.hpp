@@ -27,6 +27,8 @@ struct Event {
   std::string source_address;
   Decision decision = Decision::kDeny;
   std::string reason;  // why denied or failed; empty when allowed
+  std::string rule;    // the policy rules that allowed or came closest, comma-separated
+  std::string detail;  // why, for people (e.g. which policy condition failed)
 };
 
 std::string_view to_string(Decision decision);

@@ -71,6 +71,8 @@ std::string to_json_line(const Event& event, std::uint64_t seq) {
   put_if_set(o, "source", event.source_address);
   o["decision"] = to_string(event.decision);
   put_if_set(o, "reason", event.reason);
+  put_if_set(o, "rule", event.rule);
+  put_if_set(o, "detail", event.detail);
   return boost::json::serialize(o);
 }
 

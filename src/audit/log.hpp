@@ -31,7 +31,8 @@ class Sink {
 // The JSON line for an event (without "prev"/"hash"); exposed for tests. Members in this
 // order, empty ones left out: seq, time (RFC 3339 UTC, milliseconds), event, request_id,
 // traceparent, client_id, auth_method, audience (array), scope (space-separated), jti,
-// subject, source, decision ("allow", "deny", "error"; always present), reason.
+// subject, source, decision ("allow", "deny", "error"; always present), reason, rule,
+// detail.
 std::string to_json_line(const Event& event, std::uint64_t seq);
 
 struct ChainReport {

@@ -55,6 +55,32 @@ TEST(ToJsonLine, DecisionsAndReason) {
   EXPECT_EQ(to_string(Decision::kError), "error");
 }
 
+TEST(ToJsonLine, PolicyRuleAndDetailFollowTheReason) {
+  Event e;
+  e.decision = Decision::kDeny;
+  e.reason = "conditions_not_met";
+  e.rule = "video-service->analytics,video-service-any";
+  e.detail = "source 192.0.2.7 is not in 10.0.0.0/8";
+  const std::string line = to_json_line(e, 4);
+  EXPECT_EQ(line, R"({"seq":4,"time":"1970-01-01T00:00:00.000Z","decision":"deny",)"
+                  R"("reason":"conditions_not_met",)"
+                  R"("rule":"video-service->analytics,video-service-any",)"
+                  R"("detail":"source 192.0.2.7 is not in 10.0.0.0/8"})");
+  // An allowed request names its rule without a reason or detail.
+  Event allowed = full_event();
+  allowed.rule = "billing->ledger";
+  EXPECT_NE(to_json_line(allowed, 5).find(R"("decision":"allow","rule":"billing->ledger"})"),
+            std::string::npos);
+  // The new members are sealed and checked like the others.
+  const auto sealed = internal::seal(line, internal::kGenesisPrev);
+  auto opened = internal::open_record(sealed.line);
+  ASSERT_TRUE(opened.has_value()) << opened.error().message;
+  EXPECT_EQ(opened->seq, 4u);
+  std::string edited = sealed.line;
+  edited.replace(edited.find("10.0.0.0/8"), 10, "0.0.0.0/0 ");
+  EXPECT_FALSE(internal::open_record(edited).has_value());
+}
+
 TEST(ToJsonLine, EscapesWhatJsonRequires) {
   Event e;
   e.reason = "bad \"client\"\n\x01\\";

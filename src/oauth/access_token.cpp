@@ -17,9 +17,16 @@ Result<IssuedToken> issue_access_token(const KeyRing& keys, const Client& client
   if (grant.audience.empty()) {
     return std::unexpected(Error::internal("an access token needs an audience"));
   }
+  const bool positive = (!grant.lifetime || *grant.lifetime > Seconds{0}) &&
+                        (!grant.default_lifetime || *grant.default_lifetime > Seconds{0});
+  if (!positive) {
+    return std::unexpected(Error::internal("an access token's lifetime must be positive"));
+  }
   SIGIL_TRY(signer, keys.signer(now));
   const TokenSettings& settings = keys.settings();
-  const Seconds lifetime = std::min(settings.default_lifetime, settings.max_lifetime);
+  const Seconds lifetime =
+      std::min({grant.default_lifetime.value_or(settings.default_lifetime),
+                grant.lifetime.value_or(settings.max_lifetime), settings.max_lifetime});
   const std::int64_t iat = to_unix(now);
   const std::int64_t exp = iat + lifetime.count();
 

@@ -15,6 +15,7 @@
 #include "oauth/client_registry.hpp"
 #include "oauth/oauth_error.hpp"
 #include "oauth/settings.hpp"
+#include "policy/engine.hpp"
 
 namespace sigil::oauth {
 
@@ -44,6 +45,17 @@ struct GrantRequest {
   std::vector<std::string> audience;
 };
 
+// What a grant needs to know about the request besides its form and its client.
+struct GrantContext {
+  TimePoint now{};
+  std::string_view source_address;  // the peer's IP address as text; empty: unknown
+  // sigil's own API (the admin API): tokens for it are governed by the client's allowed
+  // scopes and audiences alone, never by the policy, so that no policy can lock the
+  // operators out.
+  std::string_view issuer;
+  const policy::CompiledPolicy* policy = nullptr;  // the policy in force; null: none
+};
+
 class GrantHandler {
  public:
   virtual ~GrantHandler() = default;
@@ -52,12 +64,16 @@ class GrantHandler {
   // Parameters (besides resource/audience) that may appear more than once.
   virtual std::vector<std::string_view> repeatable_params() const = 0;
   // Decides what `client` gets, or why not. Fills `requested` as far as it parsed.
+  // `context` (and the policy it points to) is only read during the call.
   virtual std::expected<Grant, Denial> validate(const FormParams& params,
                                                 const AuthenticatedClient& client,
-                                                GrantRequest& requested) const = 0;
+                                                GrantRequest& requested,
+                                                const GrantContext& context) const = 0;
 };
 
-// RFC 6749 §4.4 (grant_client_credentials.cpp).
+// RFC 6749 §4.4 (grant_client_credentials.cpp). With a policy in force, the policy decides
+// every audience but the issuer, within the client's allowed scopes and audiences; an
+// optional expires_in parameter asks for a shorter token.
 std::unique_ptr<GrantHandler> make_client_credentials_grant();
 
 }  // namespace sigil::oauth

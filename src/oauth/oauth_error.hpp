@@ -4,6 +4,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sigil::oauth {
 
@@ -25,6 +26,10 @@ struct Denial {
   OAuthError error = OAuthError::kServerError;
   std::string description;  // safe to show the client ("error_description")
   std::string reason;       // short machine reason for audit and metrics, e.g. "bad_secret"
+  // For the audit record only, never sent: why, for people (e.g. which policy condition
+  // failed). The `{}` lets the three-value form Denial{error, description, reason} stand.
+  std::string detail{};
+  std::vector<std::string> rules{};  // the policy rules behind a policy denial, sorted
 };
 
 }  // namespace sigil::oauth

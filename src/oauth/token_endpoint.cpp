@@ -53,8 +53,9 @@ std::optional<std::string_view> FormParams::first_repeated(
   return std::nullopt;
 }
 
-TokenEndpoint::TokenEndpoint(const ClientRegistry& clients, const KeyRing& keys)
-    : clients_(clients), keys_(keys) {
+TokenEndpoint::TokenEndpoint(const ClientRegistry& clients, const KeyRing& keys,
+                             const policy::PolicyHolder* policy)
+    : clients_(clients), keys_(keys), policy_(policy) {
   auto add = [this](std::unique_ptr<GrantHandler> handler) {
     std::string type(handler->grant_type());
     grants_.emplace(std::move(type), std::move(handler));
@@ -115,11 +116,20 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
                   "unsupported_grant_type");
   }
 
+  // One snapshot for the whole request: a policy swapped meanwhile applies to the next.
+  const std::shared_ptr<const policy::CompiledPolicy> policy =
+      policy_ != nullptr ? policy_->current() : nullptr;
+  const GrantContext context{.now = now,
+                             .source_address = request.source_address,
+                             .issuer = keys_.settings().issuer,
+                             .policy = policy.get()};
   GrantRequest requested;
-  auto grant = handler->validate(params, *client, requested);
+  auto grant = handler->validate(params, *client, requested, context);
   failure.requested_scopes = requested.scopes;
   failure.requested_audience = requested.audience;
   if (!grant) {
+    failure.rules = grant.error().rules;
+    failure.detail = grant.error().detail;
     failure.denial = std::move(grant.error());
     return fail(std::move(failure), tried_basic);
   }
@@ -139,6 +149,7 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
   success.client_id = client->id();
   success.auth_method = client->auth_method();
   success.exp = issued->expires_at;
+  success.rules = std::move(grant->rules);
   return TokenOutcome{std::move(success), tried_basic};
 }
 

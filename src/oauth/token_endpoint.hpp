@@ -22,6 +22,7 @@
 #include "oauth/grant.hpp"
 #include "oauth/key_ring.hpp"
 #include "oauth/oauth_error.hpp"
+#include "policy/engine.hpp"
 
 namespace sigil::oauth {
 
@@ -29,6 +30,7 @@ struct TokenRequest {
   // The form body, in order, duplicates kept, already percent-decoded.
   std::vector<std::pair<std::string, std::string>> params;
   PresentedCredentials credentials;
+  std::string source_address;  // the peer's IP address as text, for policy conditions
 };
 
 struct TokenSuccess {
@@ -42,6 +44,7 @@ struct TokenSuccess {
   std::string client_id;
   std::string auth_method;
   TimePoint exp{};
+  std::vector<std::string> rules;  // the policy rules that allowed the token, sorted
 };
 
 struct TokenFailure {
@@ -52,6 +55,9 @@ struct TokenFailure {
   std::vector<std::string> requested_scopes;
   std::vector<std::string> requested_audience;
   std::string log_detail;  // for server_error: the internal error, for logs only
+  // From the denial, for the audit record only: the policy rules behind it and why.
+  std::vector<std::string> rules;
+  std::string detail;
 };
 
 struct TokenOutcome {
@@ -67,14 +73,18 @@ struct TokenOutcome {
 
 class TokenEndpoint {
  public:
-  // The registry and key ring must outlive the endpoint.
-  TokenEndpoint(const ClientRegistry& clients, const KeyRing& keys);
+  // The registry, key ring and policy holder must outlive the endpoint. With a holder,
+  // the policy it holds (when any) decides every token but those for the issuer (the
+  // key ring's settings().issuer); handle() takes one snapshot of it per request.
+  TokenEndpoint(const ClientRegistry& clients, const KeyRing& keys,
+                const policy::PolicyHolder* policy = nullptr);
 
   TokenOutcome handle(const TokenRequest& request, TimePoint now) const;
 
  private:
   const ClientRegistry& clients_;
   const KeyRing& keys_;
+  const policy::PolicyHolder* policy_;
   std::map<std::string, std::unique_ptr<GrantHandler>, std::less<>> grants_;
 };
 

@@ -6,6 +6,9 @@
 
 #include "base/base64url.hpp"
 #include "oauth/testing/fixture.hpp"
+#include "policy/cidr.hpp"
+#include "policy/engine.hpp"
+#include "policy/policy.hpp"
 
 namespace sigil::oauth {
 namespace {
@@ -289,6 +292,480 @@ TEST_F(TokenEndpointTest, LifetimeIsCappedByMaxLifetime) {
   auto jwt = verify(token.access_token);
   ASSERT_TRUE(jwt.has_value());
   EXPECT_EQ(jwt->claims().at("exp").as_int64(), to_unix(clock_.now()) + 120);
+}
+
+// --- With a policy in force ---------------------------------------------------------------
+
+const std::string kAnalytics = "https://analytics.example.com";
+const std::string kUsers = "https://users.example.com";
+const std::string kSocial = "https://social.example.com";
+const std::string kNotifications = "https://notifications.example.com";
+const std::string kPayments = "https://payments.example.com";
+
+policy::Service service(std::string name, std::string environment = "production") {
+  policy::Service s;
+  s.name = std::move(name);
+  s.attributes = {{"environment", std::move(environment)}};
+  return s;
+}
+
+policy::Audience audience(std::string name, std::string uri, std::vector<std::string> scopes) {
+  policy::Audience a;
+  a.name = std::move(name);
+  a.uri = std::move(uri);
+  a.scopes = std::move(scopes);
+  a.attributes = {{"environment", "production"}};
+  return a;
+}
+
+policy::GrantRule grant(const std::string& caller, const std::string& audience,
+                        std::vector<std::string> scopes) {
+  policy::GrantRule g;
+  g.name = caller + "->" + audience;
+  g.caller.name = caller;
+  g.audience.name = audience;
+  g.scopes = std::move(scopes);
+  return g;
+}
+
+// The video platform of the design notes: video-service may get analytics:write for
+// analytics and profile:read for user-service; notification-worker may get social:read
+// and notifications:send; nothing else.
+policy::Policy video_platform() {
+  policy::Policy p;
+  p.services = {service("video-service"), service("notification-worker")};
+  p.audiences = {audience("analytics", kAnalytics, {"analytics:read", "analytics:write"}),
+                 audience("user-service", kUsers, {"profile:read", "profile:write"}),
+                 audience("social", kSocial, {"social:read", "social:write"}),
+                 audience("notifications", kNotifications, {"notifications:send"})};
+  p.grants = {grant("video-service", "analytics", {"analytics:write"}),
+              grant("video-service", "user-service", {"profile:read"}),
+              grant("notification-worker", "social", {"social:read"}),
+              grant("notification-worker", "notifications", {"notifications:send"})};
+  return p;
+}
+
+// The video platform plus payments, a high-sensitivity audience video-service may call
+// from 10.0.0.0/8 only.
+policy::Policy with_payments() {
+  policy::Policy p = video_platform();
+  policy::Audience payments = audience("payments", kPayments, {"payments:charge"});
+  payments.sensitivity = policy::Sensitivity::kHigh;
+  p.audiences.push_back(std::move(payments));
+  policy::GrantRule charge = grant("video-service", "payments", {"payments:charge"});
+  charge.when.source = {*policy::parse_cidr("10.0.0.0/8")};
+  p.grants.push_back(std::move(charge));
+  return p;
+}
+
+// Every scope and audience above: client bounds wide enough that the policy decides.
+const std::vector<std::string> kEveryScope = {
+    "analytics:read", "analytics:write", "notifications:send", "payments:charge",
+    "profile:read",   "profile:write",   "social:read",        "social:write"};
+const std::vector<std::string> kEveryAudience = {kAnalytics, kUsers, kSocial, kNotifications,
+                                                 kPayments};
+
+class PolicyTokenTest : public testing::OAuthFixture {
+ protected:
+  void SetUp() override {
+    OAuthFixture::SetUp();
+    endpoint_ = std::make_unique<TokenEndpoint>(*clients_, *keys_, &holder_);
+    enforce(video_platform());
+  }
+
+  void enforce(policy::Policy p) {
+    auto compiled = policy::CompiledPolicy::compile(std::move(p));
+    ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+    holder_.set(std::move(*compiled));
+  }
+
+  CreatedClient service_client(std::string id, std::vector<std::string> scopes = kEveryScope,
+                               std::vector<std::string> audiences = kEveryAudience) {
+    NewClient n;
+    n.id = std::move(id);
+    n.allowed_scopes = std::move(scopes);
+    n.allowed_audiences = std::move(audiences);
+    auto created = clients_->create(std::move(n), clock_.now());
+    EXPECT_TRUE(created.has_value()) << created.error().message;
+    return std::move(*created);
+  }
+
+  TokenOutcome ask(const CreatedClient& c, Params params, std::string source = "10.1.2.3") {
+    params.emplace_back("grant_type", "client_credentials");
+    TokenRequest r = basic_request(c, std::move(params));
+    r.source_address = std::move(source);
+    return endpoint_->handle(r, clock_.now());
+  }
+
+  TokenSuccess granted(const CreatedClient& c, Params params, std::string source = "10.1.2.3") {
+    auto outcome = ask(c, std::move(params), std::move(source));
+    EXPECT_TRUE(outcome.ok()) << (outcome.ok() ? "" : outcome.failure().denial.reason);
+    return outcome.ok() ? outcome.success() : TokenSuccess{};
+  }
+
+  // A refusal tells the client what it asked for is refused, never which rule, condition
+  // or other audience is behind it.
+  void expect_denied(const TokenOutcome& outcome, OAuthError error, std::string_view reason,
+                     std::string_view description) {
+    ASSERT_FALSE(outcome.ok());
+    const Denial& denial = outcome.failure().denial;
+    EXPECT_EQ(denial.error, error);
+    EXPECT_EQ(denial.reason, reason);
+    EXPECT_EQ(denial.description, description);
+    EXPECT_EQ(denial.description.find("->"), std::string::npos) << denial.description;
+  }
+
+  policy::PolicyHolder holder_;
+};
+
+constexpr std::string_view kNotGrantedAudience =
+    "the requested audience is not granted to this client";
+
+TEST_F(PolicyTokenTest, VideoPlatformAllowedPairs) {
+  struct Pair {
+    std::string caller, audience, scope, uri;
+  };
+  const Pair allowed[] = {
+      {"video-service", "analytics", "analytics:write", kAnalytics},
+      {"video-service", "user-service", "profile:read", kUsers},
+      {"notification-worker", "social", "social:read", kSocial},
+      {"notification-worker", "notifications", "notifications:send", kNotifications},
+  };
+  const auto video = service_client("video-service");
+  const auto worker = service_client("notification-worker");
+  for (const Pair& p : allowed) {
+    SCOPED_TRACE(p.caller + " -> " + p.audience);
+    auto s = granted(p.caller == "video-service" ? video : worker,
+                     {{"audience", p.audience}, {"scope", p.scope}});
+    EXPECT_EQ(s.audience, std::vector<std::string>{p.uri});
+    EXPECT_EQ(s.scope, p.scope);
+    EXPECT_EQ(s.rules, std::vector<std::string>{p.caller + "->" + p.audience});
+    EXPECT_EQ(s.expires_in, 300);  // the settings' default: the policy sets none
+    auto jwt = verify(s.access_token);
+    ASSERT_TRUE(jwt.has_value());
+    EXPECT_EQ(jwt->claims().at("aud").as_string(), p.uri);
+    EXPECT_EQ(jwt->claims().at("sub").as_string(), p.caller);
+    EXPECT_EQ(jwt->claims().at("scope").as_string(), p.scope);
+  }
+}
+
+TEST_F(PolicyTokenTest, VideoPlatformDeniedPairs) {
+  const auto video = service_client("video-service");
+  const auto worker = service_client("notification-worker");
+  struct Pair {
+    const CreatedClient& client;
+    std::string audience, scope;
+  };
+  // Every pair without a grant, although both clients' own bounds would allow it.
+  const Pair no_grant[] = {
+      {video, "social", "social:read"},
+      {video, "notifications", "notifications:send"},
+      {worker, "analytics", "analytics:write"},
+      {worker, "user-service", "profile:read"},
+  };
+  for (const Pair& p : no_grant) {
+    SCOPED_TRACE(p.client.client.id + " -> " + p.audience);
+    auto outcome = ask(p.client, {{"audience", p.audience}, {"scope", p.scope}});
+    expect_denied(outcome, OAuthError::kInvalidTarget, "no_grant", kNotGrantedAudience);
+    EXPECT_FALSE(outcome.failure().detail.empty());
+    EXPECT_EQ(outcome.failure().requested_audience, std::vector<std::string>{p.audience});
+  }
+  // Granted pairs, scopes they do not grant.
+  const Pair no_scope[] = {
+      {video, "analytics", "analytics:read"},
+      {video, "user-service", "profile:write"},
+      {worker, "social", "social:write"},
+  };
+  for (const Pair& p : no_scope) {
+    SCOPED_TRACE(p.client.client.id + " -> " + p.audience);
+    expect_denied(ask(p.client, {{"audience", p.audience}, {"scope", p.scope}}),
+                  OAuthError::kInvalidScope, "scope_not_granted",
+                  "scope " + p.scope + " is not granted for this audience");
+  }
+  // A client the policy does not declare gets nothing but tokens for the issuer.
+  const auto legacy = service_client("legacy");
+  expect_denied(ask(legacy, {{"audience", "analytics"}, {"scope", "analytics:write"}}),
+                OAuthError::kInvalidTarget, "unknown_caller", kNotGrantedAudience);
+  // An audience the policy does not declare.
+  expect_denied(ask(video, {{"resource", kApi}}), OAuthError::kInvalidTarget, "unknown_audience",
+                kNotGrantedAudience);
+}
+
+TEST_F(PolicyTokenTest, ScopesAreTheIntersectionOfRequestedAndGranted) {
+  const auto video = service_client("video-service");
+  // One scope granted, one not: the whole request is refused, naming the scope asked for.
+  auto partly =
+      ask(video, {{"audience", "analytics"}, {"scope", "analytics:write analytics:read"}});
+  expect_denied(partly, OAuthError::kInvalidScope, "scope_not_granted",
+                "scope analytics:read is not granted for this audience");
+  EXPECT_EQ(partly.failure().requested_scopes,
+            (std::vector<std::string>{"analytics:read", "analytics:write"}));
+  EXPECT_EQ(partly.failure().rules, std::vector<std::string>{"video-service->analytics"});
+  // A scope of an audience not requested is granted by none of the request's audiences.
+  auto elsewhere =
+      ask(video, {{"audience", "analytics"}, {"scope", "analytics:write profile:read"}});
+  expect_denied(elsewhere, OAuthError::kInvalidScope, "scope_not_granted",
+                "scope profile:read is not granted for this audience");
+  EXPECT_FALSE(elsewhere.failure().detail.empty());
+
+  // Two audiences: each grants its own scopes, the token carries both (RFC 8707 §2.2).
+  auto both = granted(video, {{"audience", "analytics"},
+                              {"audience", "user-service"},
+                              {"scope", "analytics:write profile:read"}});
+  EXPECT_EQ(both.scope, "analytics:write profile:read");
+  EXPECT_EQ(both.audience, (std::vector<std::string>{kAnalytics, kUsers}));
+  EXPECT_EQ(both.rules,
+            (std::vector<std::string>{"video-service->analytics", "video-service->user-service"}));
+  expect_denied(ask(video, {{"audience", "analytics"},
+                            {"audience", "user-service"},
+                            {"scope", "analytics:write profile:write"}}),
+                OAuthError::kInvalidScope, "scope_not_granted",
+                "scope profile:write is not granted for this audience");
+  // A scope that only one of two audiences declares still needs the other's grant.
+  expect_denied(
+      ask(video, {{"audience", "analytics"}, {"audience", "social"}, {"scope", "analytics:write"}}),
+      OAuthError::kInvalidTarget, "no_grant", kNotGrantedAudience);
+}
+
+TEST_F(PolicyTokenTest, NoScopeRequestedGetsEveryGrantedScope) {
+  // The client may have analytics:read and profile:write; the policy grants neither.
+  const auto video = service_client("video-service");
+  auto one = granted(video, {{"audience", "analytics"}});
+  EXPECT_EQ(one.scopes, std::vector<std::string>{"analytics:write"});
+  auto two = granted(video, {{"audience", "analytics"}, {"resource", kUsers}});
+  EXPECT_EQ(two.scope, "analytics:write profile:read");
+  EXPECT_EQ(two.audience, (std::vector<std::string>{kAnalytics, kUsers}));
+}
+
+TEST_F(PolicyTokenTest, LifetimeIsTheShortestOfRequestedGrantAndAudience) {
+  policy::Policy p = with_payments();
+  p.settings.default_lifetime = Seconds{900};
+  for (auto& g : p.grants) {
+    if (g.name == "video-service->user-service") g.max_lifetime = Seconds{120};
+  }
+  enforce(std::move(p));
+  const auto video = service_client("video-service");
+  const std::int64_t now = to_unix(clock_.now());
+
+  // The policy's default lifetime replaces the settings' (300).
+  auto plain = granted(video, {{"audience", "analytics"}});
+  EXPECT_EQ(plain.expires_in, 900);
+  auto jwt = verify(plain.access_token);
+  ASSERT_TRUE(jwt.has_value());
+  EXPECT_EQ(jwt->claims().at("exp").as_int64(), now + 900);
+  // What is asked for replaces the default, within the caps: here only the server's
+  // max_lifetime bounds the analytics audience.
+  EXPECT_EQ(granted(video, {{"audience", "analytics"}, {"expires_in", "60"}}).expires_in, 60);
+  EXPECT_EQ(granted(video, {{"audience", "analytics"}, {"expires_in", "2000"}}).expires_in, 2000);
+  EXPECT_EQ(granted(video, {{"audience", "analytics"}, {"expires_in", "5000"}}).expires_in, 3600);
+  EXPECT_EQ(granted(video, {{"audience", "user-service"}, {"expires_in", "5000"}}).expires_in, 120);
+  // The grant's max_lifetime, and shorter still when asked.
+  EXPECT_EQ(granted(video, {{"audience", "user-service"}}).expires_in, 120);
+  EXPECT_EQ(granted(video, {{"audience", "user-service"}, {"expires_in", "30"}}).expires_in, 30);
+  // A high-sensitivity audience: just-in-time, five minutes.
+  EXPECT_EQ(granted(video, {{"audience", "payments"}}).expires_in, 300);
+  // Several audiences: the shortest cap of all.
+  EXPECT_EQ(granted(video, {{"audience", "analytics"}, {"audience", "payments"}}).expires_in, 300);
+  EXPECT_EQ(granted(video, {{"audience", "analytics"}, {"audience", "user-service"}}).expires_in,
+            120);
+}
+
+TEST_F(PolicyTokenTest, ExpiresInMustBeAPositiveNumberOfSeconds) {
+  const auto video = service_client("video-service");
+  for (std::string bad : {"0", "000", "-5", "abc", "1234567890", "+5", "5s", "1.5", "0x10", " 5"}) {
+    SCOPED_TRACE(bad);
+    auto outcome = ask(video, {{"audience", "analytics"}, {"expires_in", bad}});
+    expect_denied(outcome, OAuthError::kInvalidRequest, "malformed_expires_in",
+                  "the expires_in parameter must be a positive number of seconds");
+    EXPECT_EQ(outcome.failure().requested_audience, std::vector<std::string>{"analytics"});
+  }
+  EXPECT_EQ(granted(video, {{"audience", "analytics"}, {"expires_in", "000000045"}}).expires_in,
+            45);
+  EXPECT_EQ(granted(video, {{"audience", "analytics"}, {"expires_in", "999999999"}}).expires_in,
+            3600);
+  expect_denied(ask(video, {{"audience", "analytics"}, {"expires_in", "60"}, {"expires_in", "30"}}),
+                OAuthError::kInvalidRequest, "repeated_parameter",
+                "the expires_in parameter is repeated");
+
+  // Without a policy the parameter is honoured alike.
+  holder_.set(nullptr);
+  auto billing = make_client("billing");
+  EXPECT_EQ(issue(billing, {{"expires_in", "42"}}).expires_in, 42);
+  expect_denied(ask(billing, {{"expires_in", "forever"}}), OAuthError::kInvalidRequest,
+                "malformed_expires_in",
+                "the expires_in parameter must be a positive number of seconds");
+}
+
+TEST_F(PolicyTokenTest, AudienceByNameOrUriTokenNamesTheUri) {
+  const auto video = service_client("video-service");
+  auto by_name = granted(video, {{"audience", "analytics"}});
+  EXPECT_EQ(by_name.audience, std::vector<std::string>{kAnalytics});
+  auto by_uri = granted(video, {{"resource", kAnalytics}});
+  EXPECT_EQ(by_uri.audience, std::vector<std::string>{kAnalytics});
+  // Both at once name one audience once.
+  auto both = granted(video, {{"audience", "analytics"}, {"resource", kAnalytics}});
+  EXPECT_EQ(both.audience, std::vector<std::string>{kAnalytics});
+  auto jwt = verify(both.access_token);
+  ASSERT_TRUE(jwt.has_value());
+  EXPECT_EQ(jwt->claims().at("aud").as_string(), kAnalytics);
+
+  // Nothing named: the client's only allowed audience, decided by the policy.
+  const auto single = service_client("notification-worker", kEveryScope, {kSocial});
+  auto fallback = granted(single, {});
+  EXPECT_EQ(fallback.audience, std::vector<std::string>{kSocial});
+  EXPECT_EQ(fallback.scope, "social:read");
+  expect_denied(ask(video, {}), OAuthError::kInvalidTarget, "audience_required",
+                "resource required: name the audience with the resource or audience parameter");
+
+  expect_denied(ask(video, {{"audience", "billing"}}), OAuthError::kInvalidTarget,
+                "unknown_audience", kNotGrantedAudience);
+}
+
+TEST_F(PolicyTokenTest, FailedConditionIsInvalidScopeWithRuleAndDetailForTheAudit) {
+  policy::Policy p = with_payments();
+  p.settings.default_lifetime = Seconds{900};
+  enforce(std::move(p));
+  const auto video = service_client("video-service");
+
+  for (std::string outside : {"192.0.2.7", "11.0.0.1", ""}) {
+    SCOPED_TRACE(outside);
+    auto outcome = ask(video, {{"audience", "payments"}, {"scope", "payments:charge"}}, outside);
+    expect_denied(outcome, OAuthError::kInvalidScope, "conditions_not_met",
+                  "the requested scope is not granted");
+    EXPECT_EQ(outcome.failure().rules, std::vector<std::string>{"video-service->payments"});
+    EXPECT_EQ(outcome.failure().denial.rules, outcome.failure().rules);
+    EXPECT_FALSE(outcome.failure().detail.empty());
+    EXPECT_EQ(outcome.failure().denial.detail, outcome.failure().detail);
+    EXPECT_EQ(outcome.failure().denial.description.find("10.0.0.0"), std::string::npos);
+  }
+  auto inside =
+      granted(video, {{"audience", "payments"}, {"scope", "payments:charge"}}, "10.9.8.7");
+  EXPECT_EQ(inside.rules, std::vector<std::string>{"video-service->payments"});
+  EXPECT_EQ(inside.expires_in, 300);
+}
+
+TEST_F(PolicyTokenTest, EnvironmentsAreSeparated) {
+  policy::Policy p = video_platform();
+  p.services.push_back(service("video-staging", "staging"));
+  policy::GrantRule any_video;
+  any_video.name = "video-any";
+  any_video.caller.name = "video-*";
+  any_video.audience.name = "analytics";
+  any_video.scopes = {"analytics:write"};
+  p.grants.push_back(std::move(any_video));
+  enforce(std::move(p));
+
+  const auto staging = service_client("video-staging");
+  expect_denied(ask(staging, {{"audience", "analytics"}}), OAuthError::kInvalidTarget,
+                "environment_mismatch", kNotGrantedAudience);
+  const auto video = service_client("video-service");
+  EXPECT_EQ(granted(video, {{"audience", "analytics"}}).rules,
+            (std::vector<std::string>{"video-any", "video-service->analytics"}));
+}
+
+TEST_F(PolicyTokenTest, IssuerAudienceBypassesThePolicy) {
+  // An operator's client the policy does not know, for sigil's own API.
+  NewClient n;
+  n.id = "ops";
+  n.allowed_scopes = {"sigil:admin"};
+  n.allowed_audiences = {kIssuer};
+  auto ops = clients_->create(std::move(n), clock_.now());
+  ASSERT_TRUE(ops.has_value());
+  auto admin = granted(*ops, {});
+  EXPECT_EQ(admin.audience, std::vector<std::string>{kIssuer});
+  EXPECT_EQ(admin.scope, "sigil:admin");
+  EXPECT_TRUE(admin.rules.empty());
+  EXPECT_EQ(granted(*ops, {{"resource", kIssuer}, {"scope", "sigil:admin"}}).scope, "sigil:admin");
+  // Its own bounds still apply.
+  expect_denied(ask(*ops, {{"scope", "sigil:root"}}), OAuthError::kInvalidScope,
+                "scope_not_allowed", "scope sigil:root is not allowed for this client");
+
+  // A service may get an admin token within its bounds, but not one also usable elsewhere.
+  std::vector<std::string> audiences = kEveryAudience;
+  audiences.push_back(kIssuer);
+  const auto video = service_client("video-service", kEveryScope, audiences);
+  auto own = granted(video, {{"resource", kIssuer}, {"scope", "social:write"}});
+  EXPECT_EQ(own.audience, std::vector<std::string>{kIssuer});
+  EXPECT_EQ(own.scope, "social:write");
+  expect_denied(ask(video, {{"resource", kIssuer}, {"audience", "analytics"}}),
+                OAuthError::kInvalidTarget, "issuer_audience_not_alone",
+                "a token for this server's own API cannot name other audiences");
+}
+
+TEST_F(PolicyTokenTest, ClientBoundsStillApply) {
+  const auto video = service_client("video-service", {"profile:read"}, {kAnalytics, kUsers});
+  // Granted by the policy, beyond the client's allowed scopes: refused when asked for...
+  auto asked = ask(video, {{"audience", "analytics"}, {"scope", "analytics:write"}});
+  expect_denied(asked, OAuthError::kInvalidScope, "scope_not_allowed",
+                "scope analytics:write is not allowed for this client");
+  EXPECT_FALSE(asked.failure().detail.empty());
+  // ...and left out of a default.
+  EXPECT_EQ(granted(video, {{"audience", "analytics"}}).scope, "");
+  EXPECT_EQ(granted(video, {{"audience", "analytics"}, {"audience", "user-service"}}).scope,
+            "profile:read");
+
+  // Granted by the policy, beyond the client's allowed audiences.
+  const auto worker = service_client("notification-worker", kEveryScope, {kSocial});
+  auto elsewhere = ask(worker, {{"audience", "notifications"}});
+  expect_denied(elsewhere, OAuthError::kInvalidTarget, "audience_not_allowed",
+                "a requested audience is not allowed for this client");
+  EXPECT_EQ(elsewhere.failure().rules,
+            std::vector<std::string>{"notification-worker->notifications"});
+}
+
+TEST_F(PolicyTokenTest, WithoutAPolicyTheClientDecides) {
+  auto billing = make_client("billing");
+  holder_.set(nullptr);
+  auto s = issue(billing);
+  EXPECT_EQ(s.scope, "read write");
+  EXPECT_EQ(s.audience, std::vector<std::string>{kApi});
+  EXPECT_EQ(s.expires_in, 300);
+  EXPECT_TRUE(s.rules.empty());
+
+  // Each request takes the policy in force when it arrives.
+  enforce(video_platform());
+  expect_denied(ask(billing, {}), OAuthError::kInvalidTarget, "unknown_caller",
+                kNotGrantedAudience);
+  holder_.set(nullptr);
+  EXPECT_TRUE(ask(billing, {}).ok());
+}
+
+TEST_F(PolicyTokenTest, FromAPolicyFile) {
+  auto parsed = policy::parse_policy(R"(version: 1
+services:
+  - name: video-service
+    attributes: {environment: production}
+  - name: notification-worker
+    attributes: {environment: production}
+audiences:
+  - name: analytics
+    uri: https://analytics.example.com
+    scopes: [analytics:write, analytics:read]
+  - name: user-service
+    scopes: [profile:read]
+grants:
+  - caller: video-service
+    audience: analytics
+    scopes: [analytics:write]
+  - caller: video-service
+    audience: user-service
+    scopes: [profile:read]
+    max_lifetime: 2m
+)");
+  ASSERT_TRUE(parsed.has_value()) << policy::format(parsed.error(), "sigil.yaml");
+  enforce(std::move(*parsed));
+  const auto video = service_client("video-service", kEveryScope, {kAnalytics, "user-service"});
+  auto analytics = granted(video, {{"audience", "analytics"}});
+  EXPECT_EQ(analytics.audience, std::vector<std::string>{kAnalytics});
+  EXPECT_EQ(analytics.rules, std::vector<std::string>{"video-service->analytics"});
+  // An audience without a URI is named by its name.
+  auto users = granted(video, {{"audience", "user-service"}});
+  EXPECT_EQ(users.audience, std::vector<std::string>{"user-service"});
+  EXPECT_EQ(users.scope, "profile:read");
+  EXPECT_EQ(users.expires_in, 120);
+  const auto worker = service_client("notification-worker");
+  expect_denied(ask(worker, {{"resource", kAnalytics}}), OAuthError::kInvalidTarget, "no_grant",
+                kNotGrantedAudience);
 }
 
 class NoSigningKeyTest : public testing::OAuthFixture {

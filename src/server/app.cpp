@@ -8,7 +8,19 @@
 #include "oauth/metadata.hpp"
 
 namespace sigil::server {
-namespace {}  // namespace
+namespace {
+
+// The audit record's "rule": the policy rules, comma-separated.
+std::string join_rules(const std::vector<std::string>& rules) {
+  std::string joined;
+  for (const auto& rule : rules) {
+    if (!joined.empty()) joined += ',';
+    joined += rule;
+  }
+  return joined;
+}
+
+}  // namespace
 
 http::Response oauth_error_response(const oauth::Denial& denial, bool tried_basic) {
   unsigned status = 400;
@@ -141,6 +153,7 @@ Outcome App::token(const http::Request& request) {
   oauth::TokenRequest token_request;
   token_request.params = form->params();
   token_request.credentials = presented_credentials(request);
+  token_request.source_address = request.remote_address;
 
   const oauth::TokenOutcome outcome = s_.token_endpoint.handle(token_request, s_.clock.now());
   if (!outcome.ok()) {
@@ -149,6 +162,8 @@ Outcome App::token(const http::Request& request) {
     event.auth_method = failure.auth_method;
     event.scopes = failure.requested_scopes;
     event.audience = failure.requested_audience;
+    event.rule = join_rules(failure.rules);
+    event.detail = failure.detail;
     return deny(failure.denial, outcome.tried_basic);
   }
   const auto& success = outcome.success();
@@ -159,6 +174,7 @@ Outcome App::token(const http::Request& request) {
   event.scopes = success.scopes;
   event.audience = success.audience;
   event.jti = success.jti;
+  event.rule = join_rules(success.rules);
   tokens_issued_.with({"client_credentials"}).inc();
   http::Response response = http::Response::json(200, oauth::to_json(success));
   response.set_header("Pragma", "no-cache");
