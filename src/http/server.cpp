@@ -161,6 +161,13 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   void do_accept();
   void begin_drain();
   void drain_check();
+  void wait_for_hangup() {
+    hangup->async_wait([this](beast::error_code ec, int) {
+      if (ec || stopping.load()) return;
+      on_hangup();
+      wait_for_hangup();
+    });
+  }
   void stop() {
     if (stopping.exchange(true)) return;
     net::post(strand, [this] { begin_drain(); });
@@ -194,6 +201,8 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
   net::steady_timer drain_timer{strand};
   SteadyClock::time_point drain_deadline;
   std::optional<net::signal_set> signals;
+  std::optional<net::signal_set> hangup;
+  std::function<void()> on_hangup;
   bool started = false;
 };
 
@@ -332,7 +341,13 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     parser_.emplace();
     parser_->header_limit(static_cast<std::uint32_t>(
         std::min<std::size_t>(core_.options.limits.max_header_bytes, UINT32_MAX)));
-    parser_->body_limit(core_.options.limits.max_body_bytes);
+    // With a limit per path, Content-Length is checked once the path is known (Beast would
+    // check it against the parser's limit while reading the header).
+    if (core_.options.limits.body_limit_for) {
+      parser_->body_limit(boost::none);
+    } else {
+      parser_->body_limit(core_.options.limits.max_body_bytes);
+    }
     tcp_stream().expires_after(core_.options.limits.idle_timeout);
     bhttp::async_read_header(stream_, buffer_, *parser_,
                              [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
@@ -345,6 +360,15 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     if (ec) return on_read_error(ec);
     state_ = State::kReading;
     if (parser_->is_done()) return on_request();
+    if (const auto& limit_for = core_.options.limits.body_limit_for) {
+      const auto target = parser_->get().target();
+      const auto path = target.substr(0, target.find('?'));
+      const std::size_t limit = limit_for(std::string_view(path.data(), path.size()));
+      if (const auto length = parser_->content_length(); length && *length > limit) {
+        return send_error(413, "request body too large");
+      }
+      parser_->body_limit(limit);
+    }
     tcp_stream().expires_after(core_.options.limits.request_timeout);
     auto expect = parser_->get()[bhttp::field::expect];
     if (iequals(expect, "100-continue")) {
@@ -600,6 +624,7 @@ void ServerCore::begin_drain() {
   acceptor.close(ignored);
   accept_timer.cancel();
   if (signals) signals->cancel(ignored);
+  if (hangup) hangup->cancel(ignored);
   std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard lock(sessions_mu);
@@ -640,6 +665,7 @@ Server::~Server() {
   beast::error_code ignored;
   core_->acceptor.close(ignored);
   if (core_->signals) core_->signals->cancel(ignored);
+  if (core_->hangup) core_->hangup->cancel(ignored);
 }
 
 Result<void> Server::start() {
@@ -671,6 +697,13 @@ void Server::stop_on_signals() {
     if (ec) return;
     if (auto c = weak.lock()) c->stop();
   });
+}
+
+void Server::on_hangup(std::function<void()> reload) {
+  auto& core = *core_;
+  core.on_hangup = std::move(reload);
+  core.hangup.emplace(core.strand, SIGHUP);
+  core.wait_for_hangup();
 }
 
 }  // namespace sigil::http

@@ -27,6 +27,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "base/error.hpp"
 #include "http/message.hpp"
@@ -42,6 +43,9 @@ struct Limits {
   // How long reading a request body, or writing a response, may take.
   std::chrono::seconds request_timeout{30};
   std::size_t max_requests_per_connection = 0;  // 0: unlimited
+  // When set, the body limit for a request to `path` (asked once its header is read),
+  // instead of max_body_bytes: for the few endpoints that take documents.
+  std::function<std::size_t(std::string_view path)> body_limit_for;
 };
 
 // PEM files. TLS 1.2 and 1.3 only, forward-secret AEAD cipher suites only.
@@ -112,6 +116,10 @@ class Server {
 
   // Calls stop() on SIGINT or SIGTERM. Call after start() and before run().
   void stop_on_signals();
+
+  // Calls `reload` on a server thread for each SIGHUP (it must not block long). Call after
+  // start() and before run().
+  void on_hangup(std::function<void()> reload);
 
  private:
   std::shared_ptr<detail::ServerCore> core_;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
@@ -13,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <future>
@@ -241,6 +243,53 @@ TEST(Server, BodyTooLargeIs413) {
     auto res = client.request(bhttp::verb::post, "/", std::string(1000, 'x'));
     EXPECT_EQ(res.result_int(), 200u);
   }
+}
+
+TEST(Server, BodyLimitMayDependOnThePath) {
+  ServerOptions options;
+  options.limits.max_body_bytes = 1000;
+  options.limits.body_limit_for = [](std::string_view path) -> std::size_t {
+    return path == "/documents" ? 5000 : 1000;
+  };
+  Running running(std::move(options), echo_handler());
+  {
+    Client client(running.port());
+    EXPECT_EQ(
+        client.request(bhttp::verb::post, "/documents?x=1", std::string(5000, 'x')).result_int(),
+        200u);
+  }
+  {
+    Client client(running.port());
+    EXPECT_EQ(client.request(bhttp::verb::post, "/documents", std::string(5001, 'x')).result_int(),
+              413u);
+  }
+  {
+    Client client(running.port());
+    EXPECT_EQ(client.request(bhttp::verb::post, "/other", std::string(1001, 'x')).result_int(),
+              413u);
+  }
+}
+
+TEST(Server, HangupCallsTheReloadHandler) {
+  std::promise<void> called;
+  auto fired = called.get_future();
+  ServerOptions options;
+  options.address = "127.0.0.1";
+  options.port = 0;
+  options.threads = 1;
+  Server server(std::move(options), echo_handler());
+  ASSERT_TRUE(server.start());
+  std::atomic<int> count{0};
+  server.on_hangup([&] {
+    if (count.fetch_add(1) == 0) called.set_value();
+  });
+  std::thread t([&] { server.run(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  ASSERT_EQ(::raise(SIGHUP), 0);
+  EXPECT_EQ(fired.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  server.stop();
+  t.join();
+  EXPECT_EQ(count.load(), 1);
 }
 
 TEST(Server, RejectedRequestsAreReported) {
