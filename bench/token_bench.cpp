@@ -70,7 +70,8 @@ struct Service {
     clients = must(oauth::ClientRegistry::load(store));
     revocations = must(oauth::RevocationList::load(store, sigil::Seconds{30}, clock.now()));
     revocation = std::make_unique<oauth::TokenRevocation>(*keys, *revocations);
-    endpoint = std::make_unique<oauth::TokenEndpoint>(*clients, *keys);
+    endpoint = std::make_unique<oauth::TokenEndpoint>(*clients, *keys, &policy);
+    policy_admin = must(oauth::PolicyAdministration::load(store, *clients, policy));
     api_keys = must(sigil::apikeys::ApiKeyService::load(key_store, key_store));
     app = std::make_unique<server::App>(server::Services{.clock = clock,
                                                          .issuer = kIssuer,
@@ -80,6 +81,9 @@ struct Service {
                                                          .revocation = *revocation,
                                                          .token_endpoint = *endpoint,
                                                          .api_keys = *api_keys,
+                                                         .policy = policy,
+                                                         .policy_admin = *policy_admin,
+                                                         .policy_file = {},
                                                          .audit = sink,
                                                          .metrics = metrics,
                                                          .readiness_problem = {}});
@@ -136,6 +140,8 @@ struct Service {
   std::unique_ptr<oauth::RevocationList> revocations;
   std::unique_ptr<oauth::TokenRevocation> revocation;
   std::unique_ptr<oauth::TokenEndpoint> endpoint;
+  sigil::policy::PolicyHolder policy;
+  std::unique_ptr<oauth::PolicyAdministration> policy_admin;
   sigil::apikeys::testing::MemoryStore key_store;
   std::unique_ptr<sigil::apikeys::ApiKeyService> api_keys;
   std::unique_ptr<server::App> app;

@@ -197,6 +197,10 @@ Outcome App::admin(const http::Request& request) {
       out = admin_key_spaces(request, rest.substr(10), event, *caller);
     } else if (rest == "keys" || rest.starts_with("keys/")) {
       out = admin_api_keys(request, rest.substr(4), event, *caller);
+    } else if (rest == "policy" || rest.starts_with("policy/")) {
+      out = admin ? admin_policy(request, rest.substr(6), event) : needs_admin();
+    } else if (rest == "authorize") {
+      out = authorize(request, event, *caller);
     } else {
       out = fail(404, "not_found", "no such endpoint");
     }

@@ -25,8 +25,10 @@
 #include "oauth/client_registry.hpp"
 #include "oauth/introspection.hpp"
 #include "oauth/key_ring.hpp"
+#include "oauth/policy_admin.hpp"
 #include "oauth/revocation.hpp"
 #include "oauth/token_endpoint.hpp"
+#include "policy/engine.hpp"
 
 namespace sigil::server {
 
@@ -40,6 +42,11 @@ struct Services {
   oauth::TokenRevocation& revocation;
   oauth::TokenEndpoint& token_endpoint;
   apikeys::ApiKeyService& api_keys;
+  policy::PolicyHolder& policy;
+  oauth::PolicyAdministration& policy_admin;
+  // Set when the policy comes from a file (sigil serve --policy): the file is the one
+  // source of truth, so changing the policy through the API is refused.
+  std::string policy_file;
   audit::Sink& audit;
   http::MetricsRegistry& metrics;
   // Readiness beyond "a key is active": e.g. the store answers. Empty string = ready.
@@ -116,6 +123,11 @@ class App {
   Outcome admin_api_keys(const http::Request& request, std::string_view rest, audit::Event& event,
                          const Caller& caller);
   Outcome verify_api_key(const http::Request& request, audit::Event& event, const Caller& caller);
+
+  // Policy (policy_routes.cpp): /v1/policy... with sigil:admin; /v1/authorize with
+  // sigil:admin or sigil:authorize.
+  Outcome admin_policy(const http::Request& request, std::string_view rest, audit::Event& event);
+  Outcome authorize(const http::Request& request, audit::Event& event, const Caller& caller);
 
   // Introspection and revocation: a form body with `token`, from an authenticated client.
   // On failure, `denied` holds the complete outcome to return. The views point into

@@ -47,19 +47,10 @@ class AppTest : public ::testing::Test {
     clients_ = std::move(*oauth::ClientRegistry::load(store_));
     revocations_ = std::move(*oauth::RevocationList::load(store_, Seconds{30}, clock_.now()));
     revocation_ = std::make_unique<oauth::TokenRevocation>(*keys_, *revocations_);
-    endpoint_ = std::make_unique<oauth::TokenEndpoint>(*clients_, *keys_);
+    endpoint_ = std::make_unique<oauth::TokenEndpoint>(*clients_, *keys_, &policy_);
+    policy_admin_ = std::move(*oauth::PolicyAdministration::load(store_, *clients_, policy_));
     api_keys_ = std::move(*apikeys::ApiKeyService::load(key_store_, key_store_));
-    app_ = std::make_unique<App>(Services{.clock = clock_,
-                                          .issuer = kIssuer,
-                                          .clients = *clients_,
-                                          .keys = *keys_,
-                                          .revocations = *revocations_,
-                                          .revocation = *revocation_,
-                                          .token_endpoint = *endpoint_,
-                                          .api_keys = *api_keys_,
-                                          .audit = sink_,
-                                          .metrics = metrics_,
-                                          .readiness_problem = {}});
+    make_app();
     auto admin = clients_->create({.id = "admin",
                                    .name = "admin",
                                    .attributes = {},
@@ -69,6 +60,24 @@ class AppTest : public ::testing::Test {
                                   clock_.now());
     ASSERT_TRUE(admin);
     admin_secret_ = admin->secret.reveal();
+  }
+
+  // (Re)builds the App over the fixture's services, e.g. after setting policy_file_.
+  void make_app() {
+    app_ = std::make_unique<App>(Services{.clock = clock_,
+                                          .issuer = kIssuer,
+                                          .clients = *clients_,
+                                          .keys = *keys_,
+                                          .revocations = *revocations_,
+                                          .revocation = *revocation_,
+                                          .token_endpoint = *endpoint_,
+                                          .api_keys = *api_keys_,
+                                          .policy = policy_,
+                                          .policy_admin = *policy_admin_,
+                                          .policy_file = policy_file_,
+                                          .audit = sink_,
+                                          .metrics = metrics_,
+                                          .readiness_problem = {}});
   }
 
   // Sends a request; returns the response if it was answered before the sink released.
@@ -127,6 +136,9 @@ class AppTest : public ::testing::Test {
   std::unique_ptr<oauth::RevocationList> revocations_;
   std::unique_ptr<oauth::TokenRevocation> revocation_;
   std::unique_ptr<oauth::TokenEndpoint> endpoint_;
+  policy::PolicyHolder policy_;
+  std::unique_ptr<oauth::PolicyAdministration> policy_admin_;
+  std::string policy_file_;  // set before SetUp() to test the file mode
   apikeys::testing::MemoryStore key_store_;
   std::unique_ptr<apikeys::ApiKeyService> api_keys_;
   std::unique_ptr<App> app_;
@@ -351,6 +363,123 @@ TEST_F(AppTest, HealthAndReadiness) {
   auto jwks = send(r);
   EXPECT_EQ(jwks->status, 200u);
   EXPECT_EQ(json::parse(jwks->body).at("keys").as_array().size(), 1u);
+}
+
+constexpr std::string_view kPolicy = R"(version: 1
+services:
+  - name: video-service
+    attributes: {environment: production}
+audiences:
+  - name: analytics
+    uri: https://analytics.test
+    scopes: [analytics:write, analytics:read]
+grants:
+  - name: video-analytics
+    caller: video-service
+    audience: analytics
+    scopes: [analytics:write]
+)";
+
+std::string policy_body(std::string_view document) {
+  return json::serialize(json::object{{"document", document}});
+}
+
+TEST_F(AppTest, AppliedPolicyDecidesTokenRequests) {
+  const std::string admin = admin_token();
+  auto plan = send_released(admin_request("POST", "/v1/policy/plan", policy_body(kPolicy), admin));
+  ASSERT_EQ(plan.status, 200u) << plan.body;
+  EXPECT_EQ(json::parse(plan.body).at("clients").as_array().size(), 1u);
+  EXPECT_EQ(sink_.events.back().event, "policy.plan");
+
+  auto applied = send_released(admin_request("POST", "/v1/policy", policy_body(kPolicy), admin));
+  ASSERT_EQ(applied.status, 200u) << applied.body;
+  EXPECT_EQ(sink_.events.back().event, "policy.apply");
+  EXPECT_EQ(sink_.events.back().decision, audit::Decision::kAllow);
+  const auto answer = json::parse(applied.body);
+  const auto& credentials = answer.at("credentials").as_array();
+  ASSERT_EQ(credentials.size(), 1u);
+  const std::string secret(credentials[0].at("client_secret").as_string());
+
+  auto ok = send_released(
+      token_request("video-service", secret, "grant_type=client_credentials&audience=analytics"));
+  EXPECT_EQ(ok.status, 200u) << ok.body;
+  EXPECT_EQ(sink_.events.back().rule, "video-analytics");
+  auto denied = send_released(
+      token_request("video-service", secret,
+                    "grant_type=client_credentials&audience=analytics&scope=analytics:read"));
+  EXPECT_EQ(denied.status, 400u);
+  EXPECT_EQ(json::parse(denied.body).at("error").as_string(), "invalid_scope");
+  EXPECT_EQ(sink_.events.back().reason, "scope_not_granted");
+
+  // The admin API stays reachable: sigil's own audience is not governed by the policy.
+  EXPECT_EQ(admin_token().empty(), false);
+}
+
+TEST_F(AppTest, InvalidPolicyIsRefusedWithLines) {
+  const std::string admin = admin_token();
+  auto r = send_released(admin_request("POST", "/v1/policy",
+                                       policy_body("version: 1\nservices:\n  - nam: x\n"), admin));
+  EXPECT_EQ(r.status, 400u);
+  const auto body = json::parse(r.body);
+  EXPECT_EQ(body.at("error").as_string(), "invalid_policy");
+  EXPECT_NE(std::string(body.at("error_description").as_string()).find("policy:3:"),
+            std::string::npos)
+      << r.body;
+  EXPECT_EQ(sink_.events.back().decision, audit::Decision::kDeny);
+  EXPECT_EQ(sink_.events.back().reason, "invalid_policy");
+  EXPECT_EQ(policy_.current(), nullptr);
+  EXPECT_EQ(send_released(admin_request("GET", "/v1/policy", "", admin)).status, 404u);
+}
+
+TEST_F(AppTest, PolicyFromAFileCannotBeChangedThroughTheApi) {
+  policy_file_ = "/etc/sigil/sigil.yaml";
+  make_app();
+  const std::string admin = admin_token();
+  auto r = send_released(admin_request("POST", "/v1/policy", policy_body(kPolicy), admin));
+  EXPECT_EQ(r.status, 409u);
+  EXPECT_NE(r.body.find("/etc/sigil/sigil.yaml"), std::string::npos);
+  r = send_released(admin_request("POST", "/v1/policy/rollback", R"({"version":1})", admin));
+  EXPECT_EQ(r.status, 409u);
+  // Planning is harmless and allowed.
+  EXPECT_EQ(
+      send_released(admin_request("POST", "/v1/policy/plan", policy_body(kPolicy), admin)).status,
+      200u);
+}
+
+TEST_F(AppTest, AuthorizeNeedsItsScopeAndAnswersWithTheRule) {
+  const std::string admin = admin_token();
+  ASSERT_EQ(send_released(admin_request("POST", "/v1/policy", policy_body(kPolicy), admin)).status,
+            200u);
+  auto allow = send_released(admin_request(
+      "POST", "/v1/authorize",
+      R"({"caller":"video-service","audience":"https://analytics.test","scope":"analytics:write"})",
+      admin));
+  ASSERT_EQ(allow.status, 200u) << allow.body;
+  auto body = json::parse(allow.body);
+  EXPECT_EQ(body.at("decision").as_string(), "allow");
+  EXPECT_EQ(body.at("rules").as_array().at(0).as_string(), "video-analytics");
+  EXPECT_EQ(sink_.events.back().event, "policy.authorize");
+  EXPECT_EQ(sink_.events.back().decision, audit::Decision::kAllow);
+
+  auto deny = send_released(admin_request("POST", "/v1/authorize",
+                                          R"({"caller":"nobody","audience":"analytics"})", admin));
+  EXPECT_EQ(json::parse(deny.body).at("reason").as_string(), "unknown_caller");
+  EXPECT_EQ(sink_.events.back().decision, audit::Decision::kDeny);
+
+  auto other = clients_->create({.id = "rs",
+                                 .name = "rs",
+                                 .attributes = {},
+                                 .allowed_scopes = {"read"},
+                                 .allowed_audiences = {kIssuer},
+                                 .auth_methods = {}},
+                                clock_.now());
+  ASSERT_TRUE(other);
+  auto t =
+      send_released(token_request("rs", other->secret.reveal(), "grant_type=client_credentials"));
+  const std::string token(json::parse(t.body).at("access_token").as_string());
+  auto refused = send_released(admin_request(
+      "POST", "/v1/authorize", R"({"caller":"video-service","audience":"analytics"})", token));
+  EXPECT_EQ(refused.status, 403u);
 }
 
 }  // namespace

@@ -65,6 +65,8 @@ const std::vector<Setting>& settings() {
       number("max_header_bytes", &Config::max_header_bytes, 1024, 1024 * 1024),
       number("idle_timeout", &Config::idle_timeout, 1, 3600),
       text("log_level", &Config::log_level),
+      text("policy", &Config::policy_file),
+      number("max_policy_bytes", &Config::max_policy_bytes, 1024, 256 * 1024 * 1024),
   };
   return table;
 }

@@ -29,6 +29,10 @@ struct Config {
   std::size_t max_header_bytes = 8 * 1024;   // max_header_bytes
   std::int64_t idle_timeout = 30;            // idle_timeout, seconds
   std::string log_level = "info";            // log_level: trace debug info warn error off
+  // policy / SIGIL_POLICY: a policy file (sigil.yaml) to enforce and reload on change or
+  // SIGHUP; while set, the policy cannot be changed through the API.
+  std::string policy_file;
+  std::size_t max_policy_bytes = 16 * 1024 * 1024;  // max_policy_bytes: /v1/policy bodies
 };
 
 // Builds the configuration: defaults, then the YAML file (when `file` is non-empty; unknown

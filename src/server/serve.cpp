@@ -15,11 +15,13 @@
 #include "http/server.hpp"
 #include "oauth/client_registry.hpp"
 #include "oauth/key_ring.hpp"
+#include "oauth/policy_admin.hpp"
 #include "oauth/revocation.hpp"
 #include "oauth/token_endpoint.hpp"
 #include "server/app.hpp"
 #include "server/commands.hpp"
 #include "server/data_dir.hpp"
+#include "server/policy_file.hpp"
 #include "server/settings.hpp"
 #include "store/sqlite/sqlite_store.hpp"
 
@@ -93,8 +95,21 @@ int run_serve(const Config& config) {
   auto api_keys = apikeys::ApiKeyService::load(**store, **store);
   if (!api_keys) return fail("cannot load the API keys", api_keys.error());
 
+  policy::PolicyHolder policy;
+  auto policy_admin = oauth::PolicyAdministration::load(**store, **clients, policy);
+  if (!policy_admin) return fail("cannot load the policy", policy_admin.error());
+  std::optional<PolicyFile> policy_file;
+  if (!config.policy_file.empty()) {
+    policy_file.emplace(config.policy_file, **policy_admin, **audit_log, clock);
+    if (auto loaded = policy_file->reload(); !loaded) {
+      std::cerr << "sigil: the policy file is refused:\n" << loaded.error().message;
+      if (!loaded.error().message.ends_with('\n')) std::cerr << "\n";
+      return 1;
+    }
+  }
+
   oauth::TokenRevocation revocation(**keys, **revocations);
-  oauth::TokenEndpoint token_endpoint(**clients, **keys);
+  oauth::TokenEndpoint token_endpoint(**clients, **keys, &policy);
   auto metrics = std::make_shared<http::MetricsRegistry>();
   auto* store_ptr = store->get();
   App app(Services{
@@ -106,6 +121,9 @@ int run_serve(const Config& config) {
       .revocation = revocation,
       .token_endpoint = token_endpoint,
       .api_keys = **api_keys,
+      .policy = policy,
+      .policy_admin = **policy_admin,
+      .policy_file = config.policy_file,
       .audit = **audit_log,
       .metrics = *metrics,
       .readiness_problem = [store_ptr]() -> std::string {
@@ -115,6 +133,12 @@ int run_serve(const Config& config) {
   });
 
   options->metrics = metrics;
+  // Policy documents are bigger than any other request.
+  options->limits.body_limit_for = [limit = options->limits.max_body_bytes,
+                                    policy_limit = config.max_policy_bytes](std::string_view path) {
+    return path == "/v1/policy" || path == "/v1/policy/plan" ? std::max(limit, policy_limit)
+                                                             : limit;
+  };
   options->on_rejected = [&app](const http::RejectedRequest& rejected) {
     app.record_rejection(rejected);
   };
@@ -124,6 +148,10 @@ int run_serve(const Config& config) {
   if (auto started = server.start(); !started)
     return fail("cannot listen on " + config.listen, started.error());
   server.stop_on_signals();
+  if (policy_file) {
+    policy_file->watch();
+    server.on_hangup([&policy_file] { policy_file->wake(); });
+  }
 
   const std::string scheme = options->tls ? "https" : "http";
   spdlog::info("serving on {}://{}:{} issuer={}", scheme, json_safe(options->address),
