@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "policy/engine.hpp"
 
 namespace CLI {
 class App;
@@ -32,13 +33,15 @@ void add_audit_commands(CLI::App& app, Context& context);
 // API keys (`key`) and their key spaces (`keyspace`); pure pieces in cli/key_commands.hpp.
 void add_key_commands(CLI::App& app, Context& context);
 void add_keyspace_commands(CLI::App& app, Context& context);
+// plan and apply (top level), and policy validate|show|history|rollback|explain|test|graph.
+void add_policy_commands(CLI::App& app, Context& context);
 
 // ---- init / serve ----
 
 // The flags of `init` and `serve` that were given, under their setting names (config.hpp).
 struct ServerFlags {
   std::optional<std::string> data, listen, issuer, signing_alg, token_lifetime,
-      key_propagation_delay, tls_cert, tls_key, log_level;
+      key_propagation_delay, tls_cert, tls_key, log_level, policy;
   std::map<std::string, std::string> to_map() const;
 };
 
@@ -92,5 +95,24 @@ Result<boost::json::object> revoke_body(const std::optional<std::string>& token,
 
 // Claims as "name: value" lines; exp, iat and nbf also as UTC times.
 std::string render_claims(const boost::json::object& claims);
+
+// ---- policy ----
+
+// sanitize() applied to each line, each ending in '\n' (for multi-line diagnostics).
+std::string sanitize_lines(std::string_view text);
+
+// A decision as /v1/authorize answers it: decision, caller, audience, rules, scopes and
+// max_lifetime (allow) or reason and detail (deny), trace.
+boost::json::object decision_json(const policy::Decision& decision, std::string_view caller);
+// "name: value" lines of a decision, then its trace as a table.
+std::string render_decision(const boost::json::object& answer);
+
+// A plan answer: the version in force, one line per change ("+ service x", "~ grant y"
+// with its details indented, "- audience z"), the client actions, and how to apply it
+// (with `file`; nothing said when empty).
+std::string render_plan(const boost::json::object& plan, std::string_view file);
+// An apply or rollback answer: the plan, the new version, new clients' credentials.
+std::string render_applied(const boost::json::object& applied);
+std::string render_policy_history(const boost::json::value& answer);
 
 }  // namespace sigil::cli

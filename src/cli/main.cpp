@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   add_audit_commands(app, context);
   add_keyspace_commands(app, context);
   add_key_commands(app, context);
+  add_policy_commands(app, context);
   app.add_subcommand("version", "Print the version")->callback([] {
     std::cout << "sigil " << SIGIL_VERSION << "\n";
   });

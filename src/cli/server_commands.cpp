@@ -35,6 +35,9 @@ constexpr FlagSpec kPropagation{"--key-propagation-delay", &ServerFlags::key_pro
 constexpr FlagSpec kTlsCert{"--tls-cert", &ServerFlags::tls_cert,
                             "PEM certificate chain; with --tls-key, serve HTTPS"};
 constexpr FlagSpec kTlsKey{"--tls-key", &ServerFlags::tls_key, "PEM private key"};
+constexpr FlagSpec kPolicy{"--policy", &ServerFlags::policy,
+                           "A policy file (sigil.yaml) to enforce; reloaded on change and on "
+                           "SIGHUP (SIGIL_POLICY)"};
 constexpr FlagSpec kLogLevel{"--log-level", &ServerFlags::log_level,
                              "trace debug info (default) warn error off"};
 
@@ -90,7 +93,8 @@ std::map<std::string, std::string> ServerFlags::to_map() const {
       {"key_propagation_delay", &key_propagation_delay},
       {"tls_cert", &tls_cert},
       {"tls_key", &tls_key},
-      {"log_level", &log_level}};
+      {"log_level", &log_level},
+      {"policy", &policy}};
   for (const auto& [name, value] : all) {
     if (value->has_value()) out.emplace(name, **value);
   }
@@ -108,7 +112,7 @@ void add_server_commands(CLI::App& app, Context& context) {
 
   CLI::App* serve = app.add_subcommand("serve", "Run the server until SIGTERM or SIGINT");
   auto serve_flags = bind(*serve, {kData, kListen, kIssuer, kTokenLifetime, kPropagation, kTlsCert,
-                                   kTlsKey, kLogLevel});
+                                   kTlsKey, kPolicy, kLogLevel});
   serve->callback([&context, serve_flags] {
     context.exit_code =
         with_config(*serve_flags, [](const server::Config& c) { return server::run_serve(c); });
