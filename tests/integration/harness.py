@@ -81,7 +81,7 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 class Sigil:
     """A sigil server on 127.0.0.1, initialised in a fresh temporary data folder."""
 
-    def __init__(self, env=None, alg=None, tls=False):
+    def __init__(self, env=None, alg=None, tls=False, policy=None):
         if not SIGIL or not os.access(SIGIL, os.X_OK):
             raise RuntimeError("SIGIL_BIN must name the sigil binary")
         self.tmp = tempfile.TemporaryDirectory(prefix="sigil-test-")
@@ -106,7 +106,19 @@ class Sigil:
         self.admin_id = re.search(r"SIGIL_CLIENT_ID=(\S+)", init.stdout).group(1)
         self.admin_secret = re.search(r"SIGIL_CLIENT_SECRET=(\S+)", init.stdout).group(1)
         self.proc = None
+        # With a policy text, the server enforces it from a file (sigil serve --policy).
+        self.policy_path = None
+        if policy is not None:
+            self.policy_path = os.path.join(self.tmp.name, "sigil.yaml")
+            self.write_policy(policy)
         self.start()
+
+    def write_policy(self, text):
+        """Replaces the policy file atomically, as an editor or a deployment would."""
+        tmp = self.policy_path + ".new"
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, self.policy_path)
 
     def make_certificate(self):
         """A self-signed P-256 certificate for 127.0.0.1, made with the openssl command."""
@@ -121,8 +133,11 @@ class Sigil:
     # --- process -----------------------------------------------------------------------
     def start(self):
         self.log = open(self.log_path, "ab")
+        args = [SIGIL, "serve", "--data", self.data, "--listen", f"127.0.0.1:{self.port}"]
+        if self.policy_path:
+            args += ["--policy", self.policy_path]
         self.proc = subprocess.Popen(
-            [SIGIL, "serve", "--data", self.data, "--listen", f"127.0.0.1:{self.port}"],
+            args,
             env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
