@@ -150,14 +150,6 @@ std::string basic_authorization(std::string_view client_id, std::string_view cli
   return header;
 }
 
-bool is_valid_client_id(std::string_view id) {
-  if (id.empty() || id.size() > 63) return false;
-  auto lower_or_digit = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
-  if (!lower_or_digit(id.front())) return false;
-  return std::ranges::all_of(
-      id, [&](char c) { return lower_or_digit(c) || c == '.' || c == '_' || c == '-'; });
-}
-
 std::string sanitize(std::string_view text) {
   std::string out(text);
   for (char& c : out) {

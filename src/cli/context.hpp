@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "base/error.hpp"
+#include "base/names.hpp"
 #include "base/secrets.hpp"
 #include "http/client.hpp"
 
@@ -76,9 +77,9 @@ std::string form_body(const std::vector<std::pair<std::string, std::string>>& pa
 // "Basic base64(form_encode(id) ':' form_encode(secret))" (RFC 6749 §2.3.1).
 std::string basic_authorization(std::string_view client_id, std::string_view client_secret);
 
-// The admin API's client id syntax: [a-z0-9][a-z0-9._-]{0,62}. Checked before an id is
-// put into a URL path.
-bool is_valid_client_id(std::string_view id);
+// The admin API's client id syntax (base/names.hpp), checked before an id is put into a
+// URL path.
+using sigil::is_valid_client_id;
 
 // ---- Output ----
 

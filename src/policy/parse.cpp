@@ -779,8 +779,8 @@ void PolicyParser::name_grants() {
     std::string made = source.caller_ok && source.audience_ok && g.caller.is_exact_name() &&
                                g.audience.is_exact_name()
                            ? *g.caller.name + "->" + *g.audience.name
-                           : "grant-" + std::to_string(source.position);
-    while (used.contains(made)) made += "#" + std::to_string(source.position);
+                           : std::string("grant-").append(std::to_string(source.position));
+    while (used.contains(made)) made.append("#").append(std::to_string(source.position));
     used.insert(made);
     g.name = std::move(made);
   }
