@@ -25,6 +25,12 @@ std::string text_of(const std::optional<TimePoint>& t) {
 std::string text_of(const std::optional<TimeWindow>& w) {
   return w ? detail::describe(*w) : "none";
 }
+std::string text_of(const std::string& value) {
+  return value.empty() ? "none" : value;
+}
+std::string text_of(bool value) {
+  return value ? "true" : "false";
+}
 
 bool same_window(const std::optional<TimeWindow>& x, const std::optional<TimeWindow>& y) {
   if (!x || !y) return !x && !y;
@@ -48,6 +54,11 @@ class FieldDiff {
     if (before != after) lines_.push_back(std::string(field) + ": " + before + " -> " + after);
   }
 
+  // "jwks: other keys": a change told rather than shown.
+  void note(std::string_view field, std::string_view text) {
+    lines_.push_back(std::string(field) + ": " + std::string(text));
+  }
+
   // "scopes: +a +b -c": what was added, then what was removed, each sorted.
   void set(std::string_view field, std::vector<std::string> before,
            std::vector<std::string> after) {
@@ -69,23 +80,26 @@ class FieldDiff {
     lines_.push_back(std::move(line));
   }
 
-  // One line per attribute that changed: "attributes.team: "video" -> "payments"".
+  // One line per attribute that changed: "attributes.team: "video" -> "payments"". With
+  // quote_values false the values are shown as they are.
   void map(std::string_view field, const std::map<std::string, std::string>& before,
-           const std::map<std::string, std::string>& after) {
+           const std::map<std::string, std::string>& after, bool quote_values = true) {
+    const auto show = [quote_values](const std::string& value) {
+      return quote_values ? quoted(value) : value;
+    };
     auto b = before.begin();
     auto a = after.begin();
     while (b != before.end() || a != after.end()) {
       const std::string prefix = std::string(field) + '.';
       if (a == after.end() || (b != before.end() && b->first < a->first)) {
-        lines_.push_back(prefix + b->first + ": " + quoted(b->second) + " -> none");
+        lines_.push_back(prefix + b->first + ": " + show(b->second) + " -> none");
         ++b;
       } else if (b == before.end() || a->first < b->first) {
-        lines_.push_back(prefix + a->first + ": none -> " + quoted(a->second));
+        lines_.push_back(prefix + a->first + ": none -> " + show(a->second));
         ++a;
       } else {
         if (b->second != a->second) {
-          lines_.push_back(prefix + a->first + ": " + quoted(b->second) + " -> " +
-                           quoted(a->second));
+          lines_.push_back(prefix + a->first + ": " + show(b->second) + " -> " + show(a->second));
         }
         ++a;
         ++b;
@@ -105,6 +119,7 @@ std::vector<std::string> compare(const Service& before, const Service& after) {
   d.map("attributes", before.attributes, after.attributes);
   d.set("labels", before.labels, after.labels);
   d.set("auth_methods", before.auth_methods, after.auth_methods);
+  d.value("jwks_uri", text_of(before.jwks_uri), text_of(after.jwks_uri));
   return d.take();
 }
 
@@ -139,6 +154,69 @@ std::vector<std::string> compare(const GrantRule& before, const GrantRule& after
   }
   d.value("when.not_before", text_of(before.when.not_before), text_of(after.when.not_before));
   d.value("when.not_after", text_of(before.when.not_after), text_of(after.when.not_after));
+  d.value("impersonation", text_of(before.impersonation), text_of(after.impersonation));
+  return d.take();
+}
+
+std::vector<std::string> compare(const TrustedIssuer& before, const TrustedIssuer& after) {
+  FieldDiff d;
+  d.value("issuer", before.issuer, after.issuer);
+  d.value("audience", before.audience, after.audience);
+  // A key set is too long for a line; that it changed is what a reviewer needs to see.
+  if (!before.jwks.empty() && !after.jwks.empty()) {
+    if (before.jwks != after.jwks) d.note("jwks", "other keys");
+  } else {
+    d.value("jwks", before.jwks.empty() ? "none" : "given", after.jwks.empty() ? "none" : "given");
+  }
+  d.value("jwks_uri", text_of(before.jwks_uri), text_of(after.jwks_uri));
+  d.set("algorithms", before.algorithms, after.algorithms);
+  d.value("reuse", text_of(before.reuse), text_of(after.reuse));
+  return d.take();
+}
+
+// A rule together with where it stands: which issuer's, and its place among that
+// issuer's rules (the first rule that matches decides).
+struct PlacedRule {
+  std::string name;
+  std::string issuer;
+  std::size_t position = 0;  // 1-based
+  const IssuerRule* rule = nullptr;
+};
+
+std::vector<PlacedRule> rules_of(const std::vector<TrustedIssuer>& issuers) {
+  std::vector<PlacedRule> out;
+  for (const TrustedIssuer& issuer : issuers) {
+    for (std::size_t i = 0; i < issuer.rules.size(); ++i) {
+      out.push_back({issuer.rules[i].name, issuer.name, i + 1, &issuer.rules[i]});
+    }
+  }
+  return out;
+}
+
+// acme/* or ["acme/web", "acme/api"]
+std::map<std::string, std::string> patterns_of(const IssuerRule& rule) {
+  std::map<std::string, std::string> out;
+  for (const ClaimMatch& match : rule.claims) {
+    std::string text;
+    if (match.patterns.size() == 1) {
+      text = quoted(match.patterns.front());
+    } else {
+      std::vector<std::string> items;
+      for (const auto& pattern : match.patterns) items.push_back(quoted(pattern));
+      text = '[' + detail::join(items, ", ") + ']';
+    }
+    out.emplace(match.claim, std::move(text));
+  }
+  return out;
+}
+
+std::vector<std::string> compare(const PlacedRule& before, const PlacedRule& after) {
+  FieldDiff d;
+  d.value("issuer", before.issuer, after.issuer);
+  d.value("position", std::to_string(before.position), std::to_string(after.position));
+  d.map("claims", patterns_of(*before.rule), patterns_of(*after.rule), /*quote_values=*/false);
+  d.value("service", text_of(before.rule->service), text_of(after.rule->service));
+  d.value("user", text_of(before.rule->user), text_of(after.rule->user));
   return d.take();
 }
 
@@ -201,6 +279,8 @@ std::vector<Change> diff(const Policy* before, const Policy& after) {
   diff_named("service", old_policy.services, after.services, changes);
   diff_named("audience", old_policy.audiences, after.audiences, changes);
   diff_named("grant", old_policy.grants, after.grants, changes);
+  diff_named("issuer", old_policy.issuers, after.issuers, changes);
+  diff_named("issuer rule", rules_of(old_policy.issuers), rules_of(after.issuers), changes);
   if (auto details = compare(old_policy, after); !details.empty()) {
     changes.push_back({"settings", "settings", ChangeKind::kChanged, std::move(details)});
   }

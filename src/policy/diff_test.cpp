@@ -181,5 +181,100 @@ TEST(DiffTest, SettingsAndOrder) {
               {"environment_attribute: \"environment\" -> \"\"", "default_lifetime: none -> 2m"})));
 }
 
+TrustedIssuer github() {
+  TrustedIssuer t;
+  t.name = "github";
+  t.issuer = "https://token.actions.githubusercontent.com";
+  t.audience = "https://sigil.example.com";
+  t.algorithms = {"ES256", "RS256"};
+  t.rules.resize(2);
+  t.rules[0].name = "deploy";
+  t.rules[0].claims = {{.claim = "repository", .patterns = {"acme/video"}},
+                       {.claim = "ref", .patterns = {"refs/heads/main"}}};
+  t.rules[0].service = "video-service";
+  t.rules[1].name = "github#2";
+  t.rules[1].claims = {{.claim = "sub", .patterns = {"user:*"}}};
+  t.rules[1].user = true;
+  t.line = 40;
+  return t;
+}
+
+TEST(DiffTest, IssuersAndTheirRules) {
+  const Policy before = base();
+  Policy after = base();
+  after.issuers.push_back(github());
+  EXPECT_THAT(diff(&before, after),
+              ElementsAre(change("issuer", "github", ChangeKind::kAdded),
+                          change("issuer rule", "deploy", ChangeKind::kAdded),
+                          change("issuer rule", "github#2", ChangeKind::kAdded)));
+  EXPECT_THAT(diff(&after, before),
+              ElementsAre(change("issuer", "github", ChangeKind::kRemoved),
+                          change("issuer rule", "deploy", ChangeKind::kRemoved),
+                          change("issuer rule", "github#2", ChangeKind::kRemoved)));
+  Policy moved = after;
+  moved.issuers[0].line = 90;
+  moved.issuers[0].rules[0].line = 91;
+  EXPECT_THAT(diff(&after, moved), IsEmpty());
+
+  Policy changed = after;
+  TrustedIssuer& t = changed.issuers[0];
+  t.audience = "sigil";
+  t.jwks_uri = "https://token.actions.githubusercontent.com/.well-known/jwks";
+  t.algorithms = {"RS256"};
+  t.rules[0].claims = {{.claim = "repository", .patterns = {"acme/video", "acme/audio"}},
+                       {.claim = "environment", .patterns = {"production"}}};
+  std::swap(t.rules[0], t.rules[1]);  // the first match decides: order is a change
+  t.rules[1].service = "notification-worker";
+  EXPECT_THAT(
+      diff(&after, changed),
+      ElementsAre(change("issuer", "github", ChangeKind::kChanged,
+                         {"audience: https://sigil.example.com -> sigil",
+                          "jwks_uri: none -> https://token.actions.githubusercontent.com/"
+                          ".well-known/jwks",
+                          "algorithms: -ES256"}),
+                  change("issuer rule", "deploy", ChangeKind::kChanged,
+                         {"position: 1 -> 2", "claims.environment: none -> \"production\"",
+                          "claims.ref: \"refs/heads/main\" -> none",
+                          "claims.repository: \"acme/video\" -> [\"acme/video\", \"acme/audio\"]",
+                          "service: video-service -> notification-worker"}),
+                  change("issuer rule", "github#2", ChangeKind::kChanged, {"position: 2 -> 1"})));
+}
+
+TEST(DiffTest, RuleThatMovesToAnotherIssuerAndJwks) {
+  Policy before = base();
+  before.issuers.push_back(github());
+  before.issuers[0].jwks = R"({"keys":[{"kty":"EC","crv":"P-256","x":"a","y":"b"}]})";
+  before.issuers.emplace_back();
+  before.issuers[1].name = "gitlab";
+  before.issuers[1].issuer = "https://gitlab.example.com";
+  before.issuers[1].audience = "sigil";
+
+  Policy after = before;
+  after.issuers[1].rules.push_back(after.issuers[0].rules[1]);
+  after.issuers[0].rules.pop_back();
+  after.issuers[1].rules[0].user = false;
+  after.issuers[1].rules[0].service = "video-service";
+  after.issuers[0].jwks = R"({"keys":[{"kty":"EC","crv":"P-256","x":"c","y":"d"}]})";
+  after.issuers[1].jwks = R"({"keys":[{"kty":"EC","crv":"P-256","x":"c","y":"d"}]})";
+  EXPECT_THAT(diff(&before, after),
+              ElementsAre(change("issuer", "github", ChangeKind::kChanged, {"jwks: other keys"}),
+                          change("issuer", "gitlab", ChangeKind::kChanged, {"jwks: none -> given"}),
+                          change("issuer rule", "github#2", ChangeKind::kChanged,
+                                 {"issuer: github -> gitlab", "position: 2 -> 1",
+                                  "service: none -> video-service", "user: true -> false"})));
+}
+
+TEST(DiffTest, ServiceJwksUriAndGrantImpersonation) {
+  const Policy before = base();
+  Policy after = base();
+  after.services[1].jwks_uri = "https://worker.example.com/jwks";
+  after.grants[1].impersonation = true;
+  EXPECT_THAT(diff(&before, after),
+              ElementsAre(change("service", "notification-worker", ChangeKind::kChanged,
+                                 {"jwks_uri: none -> https://worker.example.com/jwks"}),
+                          change("grant", "notify-social", ChangeKind::kChanged,
+                                 {"impersonation: false -> true"})));
+}
+
 }  // namespace
 }  // namespace sigil::policy

@@ -8,6 +8,7 @@
 #include <map>
 #include <tuple>
 #include <type_traits>
+#include <unordered_set>
 #include <utility>
 
 #include "policy/describe.hpp"
@@ -313,6 +314,127 @@ class GrantSet {
   std::vector<bool> wide_;
 };
 
+// An external claim's value for a detail: quoted, control and non-ASCII bytes escaped, cut
+// after 80 bytes, since it comes from outside and ends up in logs.
+std::string quoted_value(std::string_view value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  constexpr std::size_t kMaxBytes = 80;
+  std::string out = "\"";
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (i == kMaxBytes) {
+      out += "...";
+      break;
+    }
+    const auto u = static_cast<unsigned char>(value[i]);
+    if (u == '"' || u == '\\') {
+      out += '\\';
+      out += static_cast<char>(u);
+    } else if (u < 0x20 || u >= 0x7F) {
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    } else {
+      out += static_cast<char>(u);
+    }
+  }
+  out += '"';
+  return out;
+}
+
+bool claim_matches(const ClaimMatch& match, const FlatClaims& claims) {
+  const auto it = claims.find(match.claim);
+  if (it == claims.end()) return false;
+  return std::any_of(it->second.begin(), it->second.end(), [&](const std::string& value) {
+    return std::any_of(match.patterns.begin(), match.patterns.end(),
+                       [&](const std::string& pattern) { return glob_match(pattern, value); });
+  });
+}
+
+// Why a rule does not match, for people: its first claim that does not.
+std::string mismatch(const IssuerRule& rule, const FlatClaims& claims) {
+  constexpr std::size_t kValuesShown = 3;
+  for (const ClaimMatch& match : rule.claims) {
+    if (claim_matches(match, claims)) continue;
+    const auto it = claims.find(match.claim);
+    std::string out = "rule " + rule.name + ": ";
+    if (it == claims.end() || it->second.empty()) return out + "no claim " + match.claim;
+    const auto& values = it->second;
+    out += match.claim + ' ';
+    if (values.size() == 1) {
+      out += quoted_value(values.front());
+    } else {
+      out += '[';
+      for (std::size_t i = 0; i < values.size() && i < kValuesShown; ++i) {
+        if (i > 0) out += ", ";
+        out += quoted_value(values[i]);
+      }
+      if (values.size() > kValuesShown) {
+        out += ", and " + std::to_string(values.size() - kValuesShown) + " more";
+      }
+      out += ']';
+    }
+    out += match.patterns.size() == 1 ? " does not match " : " does not match any of ";
+    return out + detail::join(match.patterns, ", ");
+  }
+  return "rule " + rule.name + ": matches";
+}
+
+bool is_external_algorithm(std::string_view alg) {
+  return std::find(std::begin(kExternalAlgorithms), std::end(kExternalAlgorithms), alg) !=
+         std::end(kExternalAlgorithms);
+}
+
+// The checks parse_policy makes on trusted issuers, for a Policy built in code; fills in
+// the default algorithms. Services must be indexed already.
+Result<void> check_issuers(std::vector<TrustedIssuer>& issuers, const NameIndex& services) {
+  std::unordered_set<std::string_view> names;
+  std::unordered_set<std::string_view> rule_names;
+  auto invalid = [](std::string message) {
+    return std::unexpected(Error::invalid_argument("policy: " + std::move(message)));
+  };
+  for (TrustedIssuer& issuer : issuers) {
+    const std::string label = "issuer \"" + issuer.name + '"';
+    if (issuer.name.empty()) return invalid("an issuer has no name");
+    if (!names.insert(issuer.name).second) return invalid(label + " is declared twice");
+    if (issuer.issuer.empty()) return invalid(label + " has no issuer URL");
+    if (issuer.audience.empty()) return invalid(label + " has no audience");
+    if (!issuer.jwks.empty() && !issuer.jwks_uri.empty()) {
+      return invalid(label + " has both jwks and jwks_uri");
+    }
+    if (issuer.algorithms.empty()) {
+      issuer.algorithms.assign(std::begin(kDefaultExternalAlgorithms),
+                               std::end(kDefaultExternalAlgorithms));
+    }
+    for (const std::string& alg : issuer.algorithms) {
+      if (!is_external_algorithm(alg)) {
+        return invalid(label + " allows the algorithm \"" + alg +
+                       "\", which is not accepted for external tokens");
+      }
+    }
+    sort_unique(issuer.algorithms);
+    for (const IssuerRule& rule : issuer.rules) {
+      const std::string rule_label = "issuer rule \"" + rule.name + '"';
+      if (rule.name.empty()) return invalid(label + " has a rule without a name");
+      if (!rule_names.insert(rule.name).second) return invalid(rule_label + " is declared twice");
+      if (rule.service.empty() == !rule.user) {
+        return invalid(rule_label + " must name either a service or a user");
+      }
+      if (!rule.service.empty() && !services.contains(rule.service)) {
+        return invalid(rule_label + ": service \"" + rule.service + "\" is not declared");
+      }
+      for (const ClaimMatch& match : rule.claims) {
+        if (match.claim.empty() || match.patterns.empty()) {
+          return invalid(rule_label + " has a claim match without a claim or a pattern");
+        }
+      }
+      if (!rule.constrains()) {
+        return invalid(rule_label + " must constrain more than the issuer");
+      }
+    }
+  }
+  return {};
+}
+
 Decision deny(DenyReason reason, std::string detail) {
   Decision d;
   d.allowed = false;
@@ -347,6 +469,8 @@ struct CompiledPolicy::Index {
     bool conditional;
   };
   std::vector<Filed> grants;  // grouped by pair, in file order within each
+  // Trusted issuers by their exact "iss", as positions into policy.issuers.
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> issuers;
 
   std::span<const Filed> grants_of(const Pair& pair) const {
     return {grants.data() + pair.first, pair.count};
@@ -384,7 +508,7 @@ Result<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::compile(Policy pol
   Policy& p = compiled->policy_;
   constexpr std::size_t kMaxItems = std::numeric_limits<std::uint32_t>::max() - 1;
   if (p.services.size() > kMaxItems || p.audiences.size() > kMaxItems ||
-      p.grants.size() > kMaxItems) {
+      p.grants.size() > kMaxItems || p.issuers.size() > kMaxItems) {
     return std::unexpected(Error::invalid_argument("policy: too many declarations"));
   }
 
@@ -458,6 +582,17 @@ Result<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::compile(Policy pol
     sort_unique(grant.scopes);
   }
 
+  if (auto checked = check_issuers(p.issuers, index->services); !checked) {
+    return std::unexpected(checked.error());
+  }
+  index->issuers.reserve(p.issuers.size());
+  for (std::uint32_t i = 0; i < p.issuers.size(); ++i) {
+    if (!index->issuers.emplace(p.issuers[i].issuer, i).second) {
+      return std::unexpected(Error::invalid_argument("policy: issuer URL \"" + p.issuers[i].issuer +
+                                                     "\" is declared twice"));
+    }
+  }
+
   // Every (service, audience, grant) the grants can apply to.
   SelectorResolver<Service> services(p.services);
   SelectorResolver<Audience> audiences(p.audiences);
@@ -517,6 +652,35 @@ const Service* CompiledPolicy::find_service(std::string_view name) const {
 const Audience* CompiledPolicy::find_audience(std::string_view name_or_uri) const {
   auto it = index_->audiences.find(name_or_uri);
   return it == index_->audiences.end() ? nullptr : &policy_.audiences[it->second.index];
+}
+
+const TrustedIssuer* CompiledPolicy::find_issuer(std::string_view iss) const {
+  auto it = index_->issuers.find(iss);
+  return it == index_->issuers.end() ? nullptr : &policy_.issuers[it->second];
+}
+
+ExternalIdentity CompiledPolicy::match_external(const TrustedIssuer& issuer,
+                                                const FlatClaims& claims) const {
+  ExternalIdentity identity;
+  const auto rule_matches = [&](const IssuerRule& rule) {
+    return std::all_of(rule.claims.begin(), rule.claims.end(),
+                       [&](const ClaimMatch& match) { return claim_matches(match, claims); });
+  };
+  for (const IssuerRule& rule : issuer.rules) {
+    // compile() refused rules that constrain nothing; a rule without claims cannot be here.
+    if (rule_matches(rule)) {
+      identity.rule = &rule;
+      return identity;
+    }
+  }
+  // No rule: say why, once, rather than building text for every rule that failed before
+  // one matched.
+  for (const IssuerRule& rule : issuer.rules) {
+    if (!identity.detail.empty()) identity.detail += "; ";
+    identity.detail += mismatch(rule, claims);
+  }
+  if (identity.detail.empty()) identity.detail = "issuer " + issuer.name + " has no rules";
+  return identity;
 }
 
 Decision CompiledPolicy::decide(const DecisionRequest& request) const {

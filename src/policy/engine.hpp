@@ -110,12 +110,29 @@ struct Edge {
 // file from exhausting memory.
 inline constexpr std::size_t kMaxIndexEntries = 10'000'000;
 
+// The external token's claims, flattened for matching: a claim name (or a '/' path into
+// nested objects) to its values as text (one for a string, number or boolean; each
+// string of an array).
+using FlatClaims = std::map<std::string, std::vector<std::string>, std::less<>>;
+
+// What an external token stands for under an issuer's rules.
+struct ExternalIdentity {
+  const IssuerRule* rule = nullptr;  // the first rule whose claims all match; null: none
+  // For people (audit detail, explain), when no rule matched: each rule's first
+  // mismatch, e.g. "rule ci-deploy: repository \"evil/repo\" does not match acme/*".
+  std::string detail;
+};
+
 class CompiledPolicy {
  public:
   // Builds the index. The policy must have passed parse_policy's validation;
   // kInvalidArgument if the index finds it inconsistent anyway (duplicate names, an empty
-  // selector, a time window out of range) or it would exceed kMaxIndexEntries. Scopes and
-  // labels are sorted and made unique in the policy kept. A grant is filed only under
+  // selector, a time window out of range; an issuer without name, URL or audience, with
+  // both jwks and jwks_uri or an algorithm outside kExternalAlgorithms, a duplicate issuer
+  // URL or rule name, a rule naming an undeclared service, both or neither of service and
+  // user, or not constraining) or it would exceed kMaxIndexEntries. Scopes, labels and
+  // issuer algorithms are sorted and made unique in the policy kept (empty algorithms
+  // become kDefaultExternalAlgorithms). A grant is filed only under
   // audiences that declare at least one of its scopes, and gives only declared scopes.
   static Result<std::shared_ptr<const CompiledPolicy>> compile(Policy policy);
 
@@ -130,6 +147,11 @@ class CompiledPolicy {
   const Service* find_service(std::string_view name) const;
   // By name or by URI.
   const Audience* find_audience(std::string_view name_or_uri) const;
+
+  // The trusted issuer whose "iss" is exactly `iss`, or null.
+  const TrustedIssuer* find_issuer(std::string_view iss) const;
+  // Matches a verified external token's claims against `issuer`'s rules, in order.
+  ExternalIdentity match_external(const TrustedIssuer& issuer, const FlatClaims& claims) const;
 
   // Empty for an unknown service.
   Reach reach(std::string_view service) const;

@@ -889,5 +889,324 @@ grants:
             "rule incident: expired at 2026-12-01T00:00:00Z");
 }
 
+// Trusted issuers, as the parser reads them: GitHub Actions, GitLab CI and Kubernetes.
+constexpr std::string_view kFederation = R"(version: 1
+services:
+  - name: video-deploy
+  - name: web-ci
+  - name: payments-api
+issuers:
+  - name: github
+    issuer: https://token.actions.githubusercontent.com
+    audience: https://sigil.example.com
+    rules:
+      - name: deploy-production
+        claims:
+          repository: acme/video
+          ref: refs/heads/main
+          environment: production
+          job_workflow_ref: "acme/workflows/.github/workflows/deploy.yml@*"
+          event_name: [push, workflow_dispatch]
+        service: video-deploy
+      - name: web-any-branch
+        claims:
+          repository: "acme/web-*"
+          repository_owner: acme
+        service: web-ci
+      - name: people
+        claims: {sub: "user:*"}
+        user: true
+  - name: gitlab
+    issuer: https://gitlab.example.com
+    audience: sigil
+    rules:
+      - name: gitlab-protected
+        claims:
+          project_path: acme/*
+          ref_protected: true
+        service: web-ci
+  - name: cluster
+    issuer: https://kubernetes.default.svc
+    audience: sigil
+    rules:
+      - name: payments-pods
+        claims:
+          kubernetes.io/namespace: payments
+          kubernetes.io/serviceaccount/name: [api, api-canary]
+        service: payments-api
+      - name: by-group
+        claims: {groups: admins}
+        user: true
+)";
+
+// A GitHub Actions token's claims for a push to main of acme/video, deploying to
+// production.
+FlatClaims github_push() {
+  return {{"iss", {"https://token.actions.githubusercontent.com"}},
+          {"aud", {"https://sigil.example.com"}},
+          {"sub", {"repo:acme/video:environment:production"}},
+          {"repository", {"acme/video"}},
+          {"repository_owner", {"acme"}},
+          {"ref", {"refs/heads/main"}},
+          {"environment", {"production"}},
+          {"job_workflow_ref", {"acme/workflows/.github/workflows/deploy.yml@refs/heads/main"}},
+          {"event_name", {"push"}}};
+}
+
+TEST(FederationTest, FindsIssuersByExactIss) {
+  auto policy = parse_and_compile(kFederation);
+  ASSERT_NE(policy, nullptr);
+  const TrustedIssuer* github = policy->find_issuer("https://token.actions.githubusercontent.com");
+  ASSERT_NE(github, nullptr);
+  EXPECT_EQ(github->name, "github");
+  EXPECT_THAT(github->algorithms, ElementsAre("ES256", "RS256"));
+  EXPECT_EQ(policy->find_issuer("https://kubernetes.default.svc")->name, "cluster");
+  // "iss" is compared exactly (OpenID Connect Core §3.1.3.7): no trailing slash, no case
+  // folding, no name instead of the URL.
+  EXPECT_EQ(policy->find_issuer("https://token.actions.githubusercontent.com/"), nullptr);
+  EXPECT_EQ(policy->find_issuer("https://TOKEN.actions.githubusercontent.com"), nullptr);
+  EXPECT_EQ(policy->find_issuer("github"), nullptr);
+  EXPECT_EQ(policy->find_issuer(""), nullptr);
+}
+
+TEST(FederationTest, GitHubActionsClaims) {
+  auto policy = parse_and_compile(kFederation);
+  ASSERT_NE(policy, nullptr);
+  const TrustedIssuer& github = *policy->find_issuer("https://token.actions.githubusercontent.com");
+
+  const ExternalIdentity allowed = policy->match_external(github, github_push());
+  ASSERT_NE(allowed.rule, nullptr);
+  EXPECT_EQ(allowed.rule->name, "deploy-production");
+  EXPECT_EQ(allowed.rule->service, "video-deploy");
+  EXPECT_EQ(allowed.detail, "");
+
+  FlatClaims dispatch = github_push();
+  dispatch["event_name"] = {"workflow_dispatch"};  // the other listed value
+  EXPECT_EQ(policy->match_external(github, dispatch).rule->name, "deploy-production");
+
+  // Each claim the rule names, changed alone, refuses the token.
+  const std::vector<std::pair<std::string, std::string>> wrong = {
+      {"repository", "evil/video"},
+      {"ref", "refs/heads/feature"},
+      {"environment", "staging"},
+      {"job_workflow_ref", "evil/workflows/.github/workflows/deploy.yml@refs/heads/main"},
+      {"event_name", "pull_request"},
+  };
+  for (const auto& [claim, value] : wrong) {
+    FlatClaims claims = github_push();
+    claims[claim] = {value};
+    const ExternalIdentity refused = policy->match_external(github, claims);
+    EXPECT_EQ(refused.rule, nullptr) << claim;
+    EXPECT_THAT(refused.detail,
+                HasSubstr("rule deploy-production: " + claim + " \"" + value + "\" does not match"))
+        << claim;
+  }
+
+  FlatClaims no_environment = github_push();
+  no_environment.erase("environment");
+  const ExternalIdentity missing = policy->match_external(github, no_environment);
+  EXPECT_EQ(missing.rule, nullptr);
+  EXPECT_EQ(missing.detail,
+            "rule deploy-production: no claim environment; "
+            "rule web-any-branch: repository \"acme/video\" does not match acme/web-*; "
+            "rule people: sub \"repo:acme/video:environment:production\" does not match user:*");
+
+  FlatClaims pull = github_push();
+  pull["event_name"] = {"pull_request"};
+  EXPECT_THAT(policy->match_external(github, pull).detail,
+              HasSubstr("rule deploy-production: event_name \"pull_request\" does not match any "
+                        "of push, workflow_dispatch"));
+}
+
+TEST(FederationTest, FirstMatchingRuleDecides) {
+  auto policy = parse_and_compile(kFederation);
+  ASSERT_NE(policy, nullptr);
+  const TrustedIssuer& github = *policy->find_issuer("https://token.actions.githubusercontent.com");
+  FlatClaims web = github_push();
+  web["repository"] = {"acme/web-shop"};
+  const ExternalIdentity identity = policy->match_external(github, web);
+  ASSERT_NE(identity.rule, nullptr);
+  EXPECT_EQ(identity.rule->name, "web-any-branch");
+  EXPECT_EQ(identity.rule->service, "web-ci");
+
+  // A token that two rules would accept goes to the first in file order.
+  Policy p = *parse_policy(kFederation);
+  p.issuers[0].rules[1].claims = {{.claim = "repository", .patterns = {"acme/*"}}};
+  std::swap(p.issuers[0].rules[0], p.issuers[0].rules[1]);
+  auto swapped = compile(std::move(p));
+  ASSERT_NE(swapped, nullptr);
+  EXPECT_EQ(swapped->match_external(swapped->policy().issuers[0], github_push()).rule->name,
+            "web-any-branch");
+
+  FlatClaims person = {{"sub", {"user:alice"}}};
+  const ExternalIdentity user = policy->match_external(github, person);
+  ASSERT_NE(user.rule, nullptr);
+  EXPECT_TRUE(user.rule->user);
+  EXPECT_EQ(user.rule->name, "people");
+}
+
+TEST(FederationTest, GitLabClaims) {
+  auto policy = parse_and_compile(kFederation);
+  ASSERT_NE(policy, nullptr);
+  const TrustedIssuer& gitlab = *policy->find_issuer("https://gitlab.example.com");
+  // GitLab's ref_protected is a JSON boolean; flattened, it is its JSON text.
+  FlatClaims claims = {{"project_path", {"acme/web"}}, {"ref_protected", {"true"}}};
+  const ExternalIdentity allowed = policy->match_external(gitlab, claims);
+  ASSERT_NE(allowed.rule, nullptr);
+  EXPECT_EQ(allowed.rule->service, "web-ci");
+
+  claims["ref_protected"] = {"false"};
+  const ExternalIdentity unprotected = policy->match_external(gitlab, claims);
+  EXPECT_EQ(unprotected.rule, nullptr);
+  EXPECT_EQ(unprotected.detail,
+            "rule gitlab-protected: ref_protected \"false\" does not match true");
+
+  claims = {{"project_path", {"other/web"}}, {"ref_protected", {"true"}}};
+  EXPECT_EQ(policy->match_external(gitlab, claims).rule, nullptr);
+}
+
+TEST(FederationTest, KubernetesNestedClaims) {
+  auto policy = parse_and_compile(kFederation);
+  ASSERT_NE(policy, nullptr);
+  const TrustedIssuer& cluster = *policy->find_issuer("https://kubernetes.default.svc");
+  // {"kubernetes.io": {"namespace": "payments", "serviceaccount": {"name": "api"}}}
+  FlatClaims claims = {{"sub", {"system:serviceaccount:payments:api"}},
+                       {"kubernetes.io/namespace", {"payments"}},
+                       {"kubernetes.io/serviceaccount/name", {"api"}},
+                       {"kubernetes.io/serviceaccount/uid", {"9c4f"}}};
+  const ExternalIdentity allowed = policy->match_external(cluster, claims);
+  ASSERT_NE(allowed.rule, nullptr);
+  EXPECT_EQ(allowed.rule->name, "payments-pods");
+  EXPECT_EQ(allowed.rule->service, "payments-api");
+
+  claims["kubernetes.io/serviceaccount/name"] = {"api-canary"};
+  EXPECT_NE(policy->match_external(cluster, claims).rule, nullptr);
+
+  claims["kubernetes.io/namespace"] = {"default"};
+  const ExternalIdentity other_namespace = policy->match_external(cluster, claims);
+  EXPECT_EQ(other_namespace.rule, nullptr);
+  EXPECT_THAT(other_namespace.detail,
+              HasSubstr("rule payments-pods: kubernetes.io/namespace \"default\" does not match "
+                        "payments"));
+
+  // The same names at the top level are other claims.
+  claims = {{"namespace", {"payments"}}, {"serviceaccount/name", {"api"}}};
+  EXPECT_EQ(policy->match_external(cluster, claims).rule, nullptr);
+}
+
+TEST(FederationTest, ArrayClaimsMatchWhenOneValueDoes) {
+  auto policy = parse_and_compile(kFederation);
+  ASSERT_NE(policy, nullptr);
+  const TrustedIssuer& cluster = *policy->find_issuer("https://kubernetes.default.svc");
+  FlatClaims claims = {{"groups", {"developers", "admins"}}};
+  const ExternalIdentity admin = policy->match_external(cluster, claims);
+  ASSERT_NE(admin.rule, nullptr);
+  EXPECT_EQ(admin.rule->name, "by-group");
+
+  claims = {{"groups", {"developers", "ops", "sre", "qa\x1b[31m"}}};
+  const ExternalIdentity other = policy->match_external(cluster, claims);
+  EXPECT_EQ(other.rule, nullptr);
+  // Values from outside are quoted and escaped; long lists are cut.
+  EXPECT_THAT(other.detail,
+              HasSubstr("rule by-group: groups [\"developers\", \"ops\", \"sre\", and 1 more] does "
+                        "not match admins"));
+
+  claims = {{"groups", {"a\"\x01\xff"}}};
+  EXPECT_THAT(policy->match_external(cluster, claims).detail,
+              HasSubstr("rule by-group: groups \"a\\\"\\x01\\xff\" does not match admins"));
+
+  claims = {{"groups", {}}};  // an empty array
+  EXPECT_THAT(policy->match_external(cluster, claims).detail,
+              HasSubstr("rule by-group: no claim groups"));
+}
+
+TEST(FederationTest, CompileChecksIssuersBuiltInCode) {
+  const Policy good = *parse_policy(kFederation);
+  ASSERT_TRUE(CompiledPolicy::compile(good));
+
+  const auto refused = [](Policy p, std::string_view fragment) {
+    auto r = CompiledPolicy::compile(std::move(p));
+    ASSERT_FALSE(r) << fragment;
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+    EXPECT_THAT(r.error().message, HasSubstr(fragment));
+  };
+  Policy p = good;
+  p.issuers.push_back(p.issuers[1]);
+  refused(p, "issuer \"gitlab\" is declared twice");
+
+  p = good;
+  p.issuers[1].issuer = p.issuers[0].issuer;
+  refused(p, "issuer URL \"https://token.actions.githubusercontent.com\" is declared twice");
+
+  p = good;
+  p.issuers[0].rules[0].service = "nobody";
+  refused(p, "issuer rule \"deploy-production\": service \"nobody\" is not declared");
+
+  p = good;
+  p.issuers[0].rules[0].user = true;  // and a service
+  refused(p, "must name either a service or a user");
+
+  p = good;
+  p.issuers[0].rules[2].user = false;  // neither
+  refused(p, "must name either a service or a user");
+
+  p = good;
+  p.issuers[0].rules[0].claims = {{.claim = "repository", .patterns = {"*"}},
+                                  {.claim = "aud", .patterns = {"https://sigil.example.com"}}};
+  refused(p, "issuer rule \"deploy-production\" must constrain more than the issuer");
+
+  p = good;
+  p.issuers[0].rules[0].claims.clear();
+  refused(p, "must constrain more than the issuer");
+
+  p = good;
+  p.issuers[0].rules[1].name = "deploy-production";
+  refused(p, "issuer rule \"deploy-production\" is declared twice");
+
+  p = good;
+  p.issuers[0].algorithms = {"RS256", "HS256"};
+  refused(p, "allows the algorithm \"HS256\"");
+
+  p = good;
+  p.issuers[0].algorithms = {"none"};
+  refused(p, "allows the algorithm \"none\"");
+
+  p = good;
+  p.issuers[0].jwks = R"({"keys":[]})";
+  p.issuers[0].jwks_uri = "https://token.actions.githubusercontent.com/.well-known/jwks";
+  refused(p, "has both jwks and jwks_uri");
+
+  p = good;
+  p.issuers[0].audience.clear();
+  refused(p, "has no audience");
+
+  p = good;
+  p.issuers[0].issuer.clear();
+  refused(p, "has no issuer URL");
+
+  // Algorithms left empty in code get the default, sorted.
+  p = good;
+  p.issuers[0].algorithms.clear();
+  p.issuers[1].algorithms = {"RS256", "EdDSA", "RS256"};
+  auto compiled = compile(std::move(p));
+  ASSERT_NE(compiled, nullptr);
+  EXPECT_THAT(compiled->policy().issuers[0].algorithms, ElementsAre("ES256", "RS256"));
+  EXPECT_THAT(compiled->policy().issuers[1].algorithms, ElementsAre("EdDSA", "RS256"));
+}
+
+TEST(FederationTest, IssuerWithoutRulesMatchesNothing) {
+  Policy p;
+  p.issuers.resize(1);
+  p.issuers[0].name = "ci";
+  p.issuers[0].issuer = "https://ci.example.com";
+  p.issuers[0].audience = "sigil";
+  auto policy = compile(std::move(p));
+  ASSERT_NE(policy, nullptr);
+  const ExternalIdentity none =
+      policy->match_external(*policy->find_issuer("https://ci.example.com"), github_push());
+  EXPECT_EQ(none.rule, nullptr);
+  EXPECT_EQ(none.detail, "issuer ci has no rules");
+}
+
 }  // namespace
 }  // namespace sigil::policy

@@ -1,6 +1,7 @@
 #include "policy/graph.hpp"
 
 #include <algorithm>
+#include <map>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -82,6 +83,27 @@ std::string mermaid_quoted(std::string_view text) {
   return out;
 }
 
+// One edge per (issuer, service) pair that a service rule maps, with the rules' names in
+// file order; sorted by issuer, then service.
+struct IssuerEdge {
+  std::string_view issuer;
+  std::string_view service;
+  std::vector<std::string_view> rules;
+};
+
+std::vector<IssuerEdge> issuer_edges(const Policy& policy) {
+  std::map<std::pair<std::string_view, std::string_view>, std::vector<std::string_view>> pairs;
+  for (const TrustedIssuer& issuer : policy.issuers) {
+    for (const IssuerRule& rule : issuer.rules) {
+      if (!rule.service.empty()) pairs[{issuer.name, rule.service}].push_back(rule.name);
+    }
+  }
+  std::vector<IssuerEdge> edges;
+  edges.reserve(pairs.size());
+  for (auto& [key, rules] : pairs) edges.push_back({key.first, key.second, std::move(rules)});
+  return edges;
+}
+
 }  // namespace
 
 std::string to_dot(const CompiledPolicy& policy) {
@@ -93,6 +115,7 @@ std::string to_dot(const CompiledPolicy& policy) {
   auto audience_id = [](std::string_view name) {
     return dot_quoted("audience:" + std::string(name));
   };
+  auto issuer_id = [](std::string_view name) { return dot_quoted("issuer:" + std::string(name)); };
   std::string out = "digraph policy {\n  rankdir=LR;\n";
   for (const Service* service : sorted_by_name(policy.policy().services)) {
     out += "  " + service_id(service->name) + " [label=" + dot_quoted(service->name) + "];\n";
@@ -101,11 +124,19 @@ std::string to_dot(const CompiledPolicy& policy) {
     out += "  " + audience_id(audience->name) + " [label=" + dot_quoted(audience->name) +
            ", shape=box];\n";
   }
+  for (const TrustedIssuer* issuer : sorted_by_name(policy.policy().issuers)) {
+    out += "  " + issuer_id(issuer->name) + " [label=" + dot_quoted(issuer->name) +
+           ", shape=hexagon];\n";
+  }
   for (const Edge& edge : policy.edges()) {
     out += "  " + service_id(edge.caller) + " -> " + audience_id(edge.audience) +
            " [label=" + dot_quoted(detail::join(edge.scopes, ", "));
     if (edge.conditional) out += ", style=dashed";
     out += "];\n";
+  }
+  for (const IssuerEdge& edge : issuer_edges(policy.policy())) {
+    out += "  " + issuer_id(edge.issuer) + " -> " + service_id(edge.service) +
+           " [label=" + dot_quoted(detail::join(edge.rules, ", ")) + ", style=dashed];\n";
   }
   out += "}\n";
   return out;
@@ -125,9 +156,20 @@ std::string to_mermaid(const CompiledPolicy& policy) {
     out += "  " + id + '[' + mermaid_quoted(audience->name) + "]\n";
     audience_ids.emplace(audience->name, std::move(id));
   }
+  std::unordered_map<std::string_view, std::string> issuer_ids;
+  for (const TrustedIssuer* issuer : sorted_by_name(policy.policy().issuers)) {
+    std::string id = 'i' + std::to_string(issuer_ids.size());
+    out += "  " + id + "{{" + mermaid_quoted(issuer->name) + "}}\n";
+    issuer_ids.emplace(issuer->name, std::move(id));
+  }
   for (const Edge& edge : policy.edges()) {
     out += "  " + service_ids.at(edge.caller) + (edge.conditional ? " -.->|" : " -->|") +
            mermaid_quoted(detail::join(edge.scopes, ", ")) + "| " + audience_ids.at(edge.audience) +
+           '\n';
+  }
+  for (const IssuerEdge& edge : issuer_edges(policy.policy())) {
+    out += "  " + issuer_ids.at(edge.issuer) + " -.->|" +
+           mermaid_quoted(detail::join(edge.rules, ", ")) + "| " + service_ids.at(edge.service) +
            '\n';
   }
   return out;

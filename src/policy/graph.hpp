@@ -8,16 +8,19 @@
 
 namespace sigil::policy {
 
-// digraph with one node per service and per audience (audiences as boxes), one edge per
-// (caller, audience) pair labelled with its scopes (", "-separated); conditional edges
-// dashed. Node ids are quoted and escaped, so any name is safe: "service:<name>" and
-// "audience:<name>", since a service and an API may share a name. Nodes sorted by name,
-// edges as CompiledPolicy::edges().
+// digraph with one node per service, per audience (boxes) and per trusted issuer
+// (hexagons), one edge per (caller, audience) pair labelled with its scopes
+// (", "-separated), conditional edges dashed; then one dashed edge per (issuer, service)
+// pair that service rules map, labelled with the rules' names (file order). Node ids are
+// quoted and escaped, so any name is safe: "service:<name>", "audience:<name>" and
+// "issuer:<name>", since a service and an API may share a name. Nodes sorted by name;
+// service edges as CompiledPolicy::edges(), issuer edges by issuer, then service.
 std::string to_dot(const CompiledPolicy& policy);
 
-// "flowchart LR" with the same nodes and edges; conditional edges dotted (-.->). Node ids
-// s0, s1... (services, rounded) and a0, a1... (audiences, boxes) in name order, with
-// quoted labels; '"', '#', '<', '>' and '&' are written as Mermaid entity codes.
+// "flowchart LR" with the same nodes and edges; conditional and issuer edges dotted
+// (-.->). Node ids s0, s1... (services, rounded), a0, a1... (audiences, boxes) and i0,
+// i1... (issuers, hexagons) in name order, with quoted labels; '"', '#', '<', '>' and '&'
+// are written as Mermaid entity codes.
 std::string to_mermaid(const CompiledPolicy& policy);
 
 }  // namespace sigil::policy

@@ -88,5 +88,64 @@ TEST(GraphTest, EmptyPolicy) {
   EXPECT_EQ(to_mermaid(**compiled), "flowchart LR\n");
 }
 
+// Two issuers: GitHub maps two rules to one service and one to another; the cluster's
+// only rule is for people, which draws no edge.
+std::shared_ptr<const CompiledPolicy> federated_policy() {
+  Policy p;
+  for (std::string name : {"deploy", "web-ci"}) {
+    Service s;
+    s.name = name;
+    p.services.push_back(s);
+  }
+  const auto rule = [](std::string name, std::string service, bool user = false) {
+    IssuerRule r;
+    r.name = std::move(name);
+    r.claims = {{.claim = "repository", .patterns = {"acme/*"}}};
+    r.service = std::move(service);
+    r.user = user;
+    return r;
+  };
+  TrustedIssuer github;
+  github.name = "github";
+  github.issuer = "https://token.actions.githubusercontent.com";
+  github.audience = "sigil";
+  github.rules = {rule("main", "deploy"), rule("web\"#1", "web-ci"), rule("tags", "deploy")};
+  TrustedIssuer cluster;
+  cluster.name = "cluster";
+  cluster.issuer = "https://kubernetes.default.svc";
+  cluster.audience = "sigil";
+  cluster.rules = {rule("people", "", true)};
+  p.issuers = {github, cluster};
+  auto compiled = CompiledPolicy::compile(std::move(p));
+  EXPECT_TRUE(compiled) << (compiled ? "" : compiled.error().message);
+  return *compiled;
+}
+
+TEST(GraphTest, IssuersDot) {
+  EXPECT_EQ(to_dot(*federated_policy()),
+            R"(digraph policy {
+  rankdir=LR;
+  "service:deploy" [label="deploy"];
+  "service:web-ci" [label="web-ci"];
+  "issuer:cluster" [label="cluster", shape=hexagon];
+  "issuer:github" [label="github", shape=hexagon];
+  "issuer:github" -> "service:deploy" [label="main, tags", style=dashed];
+  "issuer:github" -> "service:web-ci" [label="web\"#1", style=dashed];
+}
+)");
+}
+
+TEST(GraphTest, IssuersMermaid) {
+  EXPECT_EQ(to_mermaid(*federated_policy()),
+            R"(flowchart LR
+  s0("deploy")
+  s1("web-ci")
+  i0{{"cluster"}}
+  i1{{"github"}}
+  i1 -.->|"main, tags"| s0
+  i1 -.->|"web#quot;#35;1"| s1
+)");
+}
+
 }  // namespace
 }  // namespace sigil::policy

@@ -2,6 +2,8 @@
 // are checked while the document is walked; names, references, scopes and environments
 // once every service, audience and grant is known.
 #include <algorithm>
+#include <cctype>
+#include <charconv>
 #include <map>
 #include <unordered_map>
 #include <unordered_set>
@@ -21,20 +23,27 @@ using yaml::field_label;
 using yaml::Fields;
 using yaml::quote;
 
-constexpr std::string_view kTopFields[] = {"version", "settings", "services", "audiences",
-                                           "grants"};
+constexpr std::string_view kTopFields[] = {"version",   "settings", "services",
+                                           "audiences", "grants",   "issuers"};
 constexpr std::string_view kSettingsFields[] = {"environment_attribute", "default_lifetime"};
-constexpr std::string_view kServiceFields[] = {"name", "description", "attributes", "labels",
-                                               "auth_methods"};
+constexpr std::string_view kServiceFields[] = {"name",   "description",  "attributes",
+                                               "labels", "auth_methods", "jwks_uri"};
 constexpr std::string_view kAudienceFields[] = {"name",       "description", "uri",
                                                 "scopes",     "sensitivity", "max_lifetime",
                                                 "attributes", "auth_methods"};
 constexpr std::string_view kGrantFields[] = {"name",   "description",  "caller", "audience",
-                                             "scopes", "max_lifetime", "when"};
+                                             "scopes", "max_lifetime", "when",   "impersonation"};
 constexpr std::string_view kSelectorFields[] = {"name", "attributes", "labels"};
 constexpr std::string_view kWhenFields[] = {"source", "auth_methods", "time", "not_before",
                                             "not_after"};
 constexpr std::string_view kTimeFields[] = {"days", "hours"};
+constexpr std::string_view kIssuerFields[] = {"name",     "issuer",     "audience", "jwks",
+                                              "jwks_uri", "algorithms", "rules",    "reuse"};
+constexpr std::string_view kIssuerRuleFields[] = {"name", "claims", "service", "user"};
+constexpr std::string_view kJwksFields[] = {"keys"};
+// JWK members that hold a private or symmetric key (RFC 7518 §6.2.2, §6.3.2, §6.4): an
+// issuer's published set never has them, and a policy file is no place for a secret.
+constexpr std::string_view kPrivateJwkMembers[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
 constexpr std::string_view kDays[] = {"mon", "tue", "wed", "thu", "fri", "sat", "sun"};
 
 // A description becomes the name of the service's client: the same bound.
@@ -43,6 +52,9 @@ constexpr std::size_t kMaxAttributeValueBytes = 1024;
 // As an audience value of the token service: printable ASCII without spaces.
 constexpr std::size_t kMaxUriBytes = 2048;
 constexpr std::size_t kMaxPatternBytes = 255;
+// Claim names and the values matched against them (a GitHub job_workflow_ref is long).
+constexpr std::size_t kMaxClaimNameBytes = 255;
+constexpr std::size_t kMaxClaimPatternBytes = 1024;
 // How many audiences a "not declared by" message names before "and N more".
 constexpr std::size_t kNamedInMessage = 3;
 
@@ -64,6 +76,119 @@ bool is_valid_uri(std::string_view uri) {
     const auto u = static_cast<unsigned char>(c);
     return u >= 0x21 && u <= 0x7E;
   });
+}
+
+// Why `url` is not an https URL (http only on loopback), or "" when it is one. An
+// issuer identifier has no query either (RFC 8414 §2: "a URL that uses the "https" scheme
+// and has no query or fragment components"); no URL here has a fragment or a user name.
+std::string url_problem(std::string_view url, bool identifier) {
+  constexpr auto npos = std::string_view::npos;
+  if (!is_valid_uri(url)) {
+    return "is not a URL: use 1 to 2048 printable ASCII characters without spaces";
+  }
+  std::string_view rest;
+  bool https = false;
+  if (url.starts_with("https://")) {
+    https = true;
+    rest = url.substr(8);
+  } else if (url.starts_with("http://")) {
+    rest = url.substr(7);
+  } else {
+    return "is not an https URL";
+  }
+  if (url.find('#') != npos) return "has a fragment (#...): leave it out";
+  if (identifier && url.find('?') != npos) {
+    return "has a query (?...): an issuer identifier has none (RFC 8414 section 2)";
+  }
+  const std::string_view authority = rest.substr(0, rest.find_first_of("/?"));
+  if (authority.find('@') != npos) return "carries a user name (...@): leave it out";
+  std::string_view host = authority;
+  std::string_view port;
+  bool host_ok = false;
+  if (host.starts_with('[')) {
+    const auto close = host.find(']');
+    if (close == npos) return "has no ] after its IPv6 address";
+    port = host.substr(close + 1);
+    host = host.substr(0, close + 1);
+    if (!port.empty() && port.front() != ':') return "has something between its host and port";
+    host_ok = host.size() > 2 && std::all_of(host.begin() + 1, host.end() - 1, [](char c) {
+                return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+              });
+  } else {
+    if (const auto colon = host.find(':'); colon != npos) {
+      port = host.substr(colon);
+      host = host.substr(0, colon);
+    }
+    host_ok = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+    });
+  }
+  if (!host_ok) return host.empty() ? "has no host" : "has a malformed host";
+  if (!port.empty()) {
+    port.remove_prefix(1);  // the ':'
+    int number = 0;
+    const bool digits =
+        !port.empty() && port.size() <= 5 &&
+        std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });
+    if (digits) std::from_chars(port.data(), port.data() + port.size(), number);
+    if (!digits || number < 1 || number > 65535) return "has a malformed port";
+  }
+  if (!https && host != "127.0.0.1" && host != "localhost" && host != "[::1]") {
+    return "uses http, which is allowed only on loopback (127.0.0.1, localhost, [::1]): use "
+           "https";
+  }
+  return "";
+}
+
+bool is_external_algorithm(std::string_view alg) {
+  return std::find(std::begin(kExternalAlgorithms), std::end(kExternalAlgorithms), alg) !=
+         std::end(kExternalAlgorithms);
+}
+
+template <typename Strings>
+std::string joined(const Strings& items) {
+  std::string out;
+  for (std::string_view item : items) {
+    if (!out.empty()) out += ", ";
+    out += item;
+  }
+  return out;
+}
+
+// A JSON string (RFC 8259 §7) with its quotes. The text is UTF-8 already (the reader
+// checked the whole file); only quotes, backslashes and control characters are escaped.
+void append_json_string(std::string& out, std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out += '"';
+  for (char c : text) {
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += "\\u00";
+      out += kHex[u >> 4];
+      out += kHex[u & 0xF];
+    } else {
+      out += c;
+    }
+  }
+  out += '"';
+}
+
+// Why `claim` cannot name a claim, or "" when it can: a name, or a path into nested
+// objects with '/' ("kubernetes.io/serviceaccount/name") whose every step has a name.
+std::string claim_name_problem(std::string_view claim) {
+  if (claim.empty()) return "is empty";
+  if (!yaml::is_free_text(claim, kMaxClaimNameBytes)) {
+    return "must be at most " + std::to_string(kMaxClaimNameBytes) +
+           " bytes without control characters";
+  }
+  if (claim.front() == '/' || claim.back() == '/' || claim.find("//") != std::string_view::npos) {
+    return "has an empty step: a path into nested claims is written a/b, as in "
+           "kubernetes.io/namespace";
+  }
+  return "";
 }
 
 bool is_known_auth_method(std::string_view method) {
@@ -138,6 +263,16 @@ struct AudienceSource {
   bool scopes_ok = false;
 };
 
+struct IssuerRuleSource {
+  bool named = false;
+  int service_line = 0;
+};
+
+struct IssuerSource {
+  int issuer_line = 0;
+  std::vector<IssuerRuleSource> rules;  // parallel to TrustedIssuer::rules
+};
+
 class PolicyParser {
  public:
   explicit PolicyParser(yaml::Reader& reader) : r_(reader) {}
@@ -158,12 +293,22 @@ class PolicyParser {
   bool name_pattern(const Field& field, const std::string& pattern, bool caller);
   std::optional<Conditions> conditions(const Field& field);
   std::optional<TimeWindow> time_window(const Field& field);
+  void issuer(const YAML::Node& node, int line);
+  // The rule as far as it could be read (nullopt: not a mapping); its problems are
+  // reported either way.
+  std::optional<IssuerRule> issuer_rule(const YAML::Node& node, int line, std::string default_name,
+                                        IssuerRuleSource& source);
+  std::optional<std::vector<ClaimMatch>> claims(const Field& field);
+  std::optional<std::string> jwks(const Field& field);
+  std::optional<std::vector<std::string>> algorithms(const Field& field);
+  std::optional<std::string> url(const Field& field, bool identifier);
 
   std::optional<std::string> name(const Field& field);
   std::optional<std::string> description(const Field& field);
   std::optional<std::map<std::string, std::string>> attributes(const Field& field);
   std::optional<std::vector<std::string>> labels(const Field& field);
-  std::optional<std::vector<std::string>> auth_methods(const Field& field);
+  // A service's methods exclude "federated", which only a condition may name.
+  std::optional<std::vector<std::string>> auth_methods(const Field& field, bool service);
   std::optional<std::vector<std::string>> scopes(const Field& field,
                                                  std::map<std::string, int>* lines);
   std::optional<Seconds> lifetime(const Field& field);
@@ -173,12 +318,14 @@ class PolicyParser {
   void check_audiences();
   void name_grants();
   void check_grants();
+  void check_issuers();
   std::string grant_label(std::size_t i) const { return "grant " + quote(policy_.grants[i].name); }
 
   yaml::Reader& r_;
   Policy policy_;
   std::vector<AudienceSource> audience_sources_;  // parallel to policy_.audiences
   std::vector<GrantSource> grant_sources_;        // parallel to policy_.grants
+  std::vector<IssuerSource> issuer_sources_;      // parallel to policy_.issuers
   // First declaration of each name.
   std::unordered_map<std::string, std::size_t> service_index_;
   std::unordered_map<std::string, std::size_t> audience_index_;
@@ -200,10 +347,14 @@ void PolicyParser::document(const YAML::Node& root) {
     int position = 0;
     each_item(*f, [&](const YAML::Node& n, int l) { grant(n, l, ++position); });
   }
+  if (const Field* f = fields->find("issuers")) {
+    each_item(*f, [&](const YAML::Node& n, int l) { issuer(n, l); });
+  }
   check_services();
   check_audiences();
   name_grants();
   check_grants();
+  check_issuers();
 }
 
 void PolicyParser::version(const Field& field) {
@@ -262,8 +413,9 @@ void PolicyParser::service(const YAML::Node& node, int line) {
     s.labels = labels(*f).value_or(std::vector<std::string>{});
   }
   if (const Field* f = fields->find("auth_methods")) {
-    s.auth_methods = auth_methods(*f).value_or(std::vector<std::string>{});
+    s.auth_methods = auth_methods(*f, /*service=*/true).value_or(std::vector<std::string>{});
   }
+  if (const Field* f = fields->find("jwks_uri")) s.jwks_uri = url(*f, false).value_or("");
   if (!service_name) return;
   s.name = std::move(*service_name);
   policy_.services.push_back(std::move(s));
@@ -317,7 +469,7 @@ void PolicyParser::audience(const YAML::Node& node, int line) {
     a.attributes = attributes(*f).value_or(std::map<std::string, std::string>{});
   }
   if (const Field* f = fields->find("auth_methods")) {
-    a.auth_methods = auth_methods(*f).value_or(std::vector<std::string>{});
+    a.auth_methods = auth_methods(*f, /*service=*/false).value_or(std::vector<std::string>{});
   }
   if (!audience_name) return;
   a.name = std::move(*audience_name);
@@ -365,6 +517,9 @@ void PolicyParser::grant(const YAML::Node& node, int line, int position) {
   if (const Field* f = fields->find("max_lifetime")) g.max_lifetime = lifetime(*f);
   if (const Field* f = fields->find("when")) {
     if (auto when = conditions(*f)) g.when = std::move(*when);
+  }
+  if (const Field* f = fields->find("impersonation")) {
+    g.impersonation = r_.boolean(*f).value_or(false);
   }
   policy_.grants.push_back(std::move(g));
   grant_sources_.push_back(std::move(source));
@@ -480,7 +635,7 @@ std::optional<Conditions> PolicyParser::conditions(const Field& field) {
     }
   }
   if (const Field* f = fields->find("auth_methods")) {
-    if (auto methods = auth_methods(*f)) {
+    if (auto methods = auth_methods(*f, /*service=*/false)) {
       out.auth_methods = std::move(*methods);
     } else {
       ok = false;
@@ -566,6 +721,405 @@ std::optional<TimeWindow> PolicyParser::time_window(const Field& field) {
   return out;
 }
 
+void PolicyParser::issuer(const YAML::Node& node, int line) {
+  auto fields = r_.fields(node, line, "issuer", kIssuerFields);
+  if (!fields) return;
+  TrustedIssuer t;
+  IssuerSource source{.issuer_line = line, .rules = {}};
+  t.line = line;
+  const Field* name_field = r_.required(*fields, "name");
+  auto issuer_name = name_field ? name(*name_field) : std::nullopt;
+  if (const Field* f = r_.required(*fields, "issuer")) {
+    source.issuer_line = f->line;
+    t.issuer = url(*f, /*identifier=*/true).value_or("");
+  }
+  if (const Field* f = r_.required(*fields, "audience")) {
+    if (auto text = r_.scalar(*f)) {
+      if (is_valid_uri(*text)) {
+        t.audience = std::move(*text);
+      } else {
+        r_.error(f->line, field_label(*f) + ": " + quote(*text) +
+                              " is not a valid audience: use 1 to 2048 printable ASCII "
+                              "characters without spaces, e.g. sigil's issuer URL");
+      }
+    }
+  }
+  const Field* jwks_field = fields->find("jwks");
+  const Field* jwks_uri_field = fields->find("jwks_uri");
+  if (jwks_field) t.jwks = jwks(*jwks_field).value_or("");
+  if (jwks_uri_field) t.jwks_uri = url(*jwks_uri_field, /*identifier=*/false).value_or("");
+  if (jwks_field && jwks_uri_field) {
+    r_.error(std::max(jwks_field->line, jwks_uri_field->line),
+             "issuer has both jwks and jwks_uri: give one (or neither, to discover the keys "
+             "from the issuer's OpenID configuration)");
+  }
+  if (const Field* f = fields->find("reuse")) t.reuse = r_.boolean(*f).value_or(false);
+  if (const Field* f = fields->find("algorithms")) {
+    t.algorithms = algorithms(*f).value_or(std::vector<std::string>{});
+  } else {
+    t.algorithms.assign(std::begin(kDefaultExternalAlgorithms),
+                        std::end(kDefaultExternalAlgorithms));
+  }
+  if (const Field* f = r_.required(*fields, "rules")) {
+    if (f->value.IsSequence() && f->value.size() == 0) {
+      r_.error(f->line,
+               field_label(*f) + " is empty: without a rule no token of this issuer is accepted");
+    }
+    int position = 0;
+    each_item(*f, [&](const YAML::Node& n, int l) {
+      ++position;
+      // A made-up name holds '#', which a given name cannot: the two never collide.
+      std::string made =
+          issuer_name ? *issuer_name + "#" + std::to_string(position) : std::string();
+      IssuerRuleSource rule_source;
+      if (auto rule = issuer_rule(n, l, std::move(made), rule_source)) {
+        t.rules.push_back(std::move(*rule));
+        source.rules.push_back(rule_source);
+      }
+    });
+  }
+  if (!issuer_name) return;
+  t.name = std::move(*issuer_name);
+  policy_.issuers.push_back(std::move(t));
+  issuer_sources_.push_back(std::move(source));
+}
+
+std::optional<IssuerRule> PolicyParser::issuer_rule(const YAML::Node& node, int line,
+                                                    std::string default_name,
+                                                    IssuerRuleSource& source) {
+  auto fields = r_.fields(node, line, "issuer rule", kIssuerRuleFields);
+  if (!fields) return std::nullopt;
+  IssuerRule rule;
+  rule.line = line;
+  if (const Field* f = fields->find("name")) {
+    if (auto given = name(*f)) {
+      rule.name = std::move(*given);
+      source.named = true;
+    }
+  } else {
+    rule.name = std::move(default_name);
+  }
+  const std::string label =
+      rule.name.empty() ? std::string("issuer rule") : "issuer rule " + quote(rule.name);
+
+  const Field* claims_field = fields->find("claims");
+  bool claims_ok = true;
+  if (claims_field) {
+    auto matches = claims(*claims_field);
+    claims_ok = matches.has_value();
+    if (matches) rule.claims = std::move(*matches);
+  }
+  // An issuer such as GitHub signs tokens for every repository it hosts: a rule that
+  // looks at nothing but the issuer would let all of them in.
+  if (claims_ok && !rule.constrains()) {
+    r_.error(claims_field ? claims_field->line : line,
+             label +
+                 " must constrain more than the issuer: match a claim other than iss, aud, exp, "
+                 "nbf, iat and jti (such as repository or sub) with a pattern that is not only "
+                 "wildcards");
+  }
+
+  const Field* service_field = fields->find("service");
+  if (service_field) {
+    source.service_line = service_field->line;
+    if (auto service_name = name(*service_field)) {
+      rule.service = std::move(*service_name);
+    }
+  }
+  const Field* user_field = fields->find("user");
+  bool user_ok = true;
+  if (user_field) {
+    const auto user = r_.boolean(*user_field);
+    user_ok = user.has_value();
+    rule.user = user.value_or(false);
+  }
+  if (service_field && rule.user) {
+    r_.error(line, label +
+                       " has both service and user: true: a token stands for a workload or "
+                       "for a person, not both");
+  } else if (!service_field && !rule.user && user_ok) {
+    r_.error(line, label +
+                       (user_field ? " has user: false and no service"
+                                   : " says neither what a matching token stands for") +
+                       ": give service (a declared service) or user: true");
+  }
+  return rule;
+}
+
+std::optional<std::vector<ClaimMatch>> PolicyParser::claims(const Field& field) {
+  if (!field.value.IsMap()) {
+    r_.error(field.line, field_label(field) +
+                             " must be a mapping of claim names to patterns, not " +
+                             std::string(yaml::describe(field.value)));
+    return std::nullopt;
+  }
+  if (field.value.size() > yaml::kMaxMapEntries) {
+    r_.error(field.line, field_label(field) + " has more than " +
+                             std::to_string(yaml::kMaxMapEntries) + " entries");
+    return std::nullopt;
+  }
+  std::vector<ClaimMatch> out;
+  std::map<std::string, int, std::less<>> seen;
+  bool ok = true;
+  // One pattern: a value as written, except that a plain true/false is spelled as JSON
+  // does, the way a boolean claim (GitLab's ref_protected) is matched.
+  auto pattern = [&](const YAML::Node& node, int line, const std::string& claim,
+                     std::vector<std::string>& patterns) {
+    std::string text = node.Scalar();
+    if (auto b = yaml::plain_boolean(node)) text = *b ? "true" : "false";
+    if (text.empty()) {
+      r_.error(line, "claim " + quote(claim) + " has an empty pattern");
+      return false;
+    }
+    if (!yaml::is_free_text(text, kMaxClaimPatternBytes)) {
+      r_.error(line, "a pattern of claim " + quote(claim) + " must be at most " +
+                         std::to_string(kMaxClaimPatternBytes) +
+                         " bytes on one line, without control characters");
+      return false;
+    }
+    patterns.push_back(std::move(text));
+    return true;
+  };
+  for (const auto& entry : field.value) {
+    if (!r_.spend()) return std::nullopt;
+    const int key_line = yaml::line_of(entry.first, field.line);
+    if (!entry.first.IsScalar()) {
+      r_.error(key_line, "a key in " + field_label(field) + " must be a claim name, not " +
+                             std::string(yaml::describe(entry.first)));
+      ok = false;
+      continue;
+    }
+    const std::string& claim = entry.first.Scalar();
+    if (auto [it, inserted] = seen.emplace(claim, key_line); !inserted) {
+      r_.error(key_line, "duplicate claim " + quote(claim) + " in " + field_label(field) +
+                             " (first at line " + std::to_string(it->second) + ")");
+      ok = false;
+      continue;
+    }
+    if (const std::string problem = claim_name_problem(claim); !problem.empty()) {
+      r_.error(key_line, "claim name " + quote(claim) + " " + problem);
+      ok = false;
+      continue;
+    }
+    ClaimMatch match{.claim = claim, .patterns = {}};
+    const YAML::Node& value = entry.second;
+    if (value.IsScalar()) {
+      ok = pattern(value, key_line, claim, match.patterns) && ok;
+    } else if (value.IsSequence()) {
+      if (value.size() == 0) {
+        r_.error(key_line, "claim " + quote(claim) + " has an empty list of patterns");
+        ok = false;
+        continue;
+      }
+      if (value.size() > yaml::kMaxListItems) {
+        r_.error(key_line, "claim " + quote(claim) + " has more than " +
+                               std::to_string(yaml::kMaxListItems) + " patterns");
+        ok = false;
+        continue;
+      }
+      for (const auto& item : value) {
+        if (!r_.spend()) return std::nullopt;
+        const int item_line = yaml::line_of(item, key_line);
+        if (!item.IsScalar()) {
+          r_.error(item_line, "each pattern of claim " + quote(claim) +
+                                  " must be a single value, not " +
+                                  std::string(yaml::describe(item)));
+          ok = false;
+          continue;
+        }
+        ok = pattern(item, item_line, claim, match.patterns) && ok;
+      }
+    } else if (value.IsMap()) {
+      r_.error(key_line, "claim " + quote(claim) +
+                             " must be a pattern or a list of patterns, not a mapping: name a "
+                             "nested claim by its path, as in kubernetes.io/namespace");
+      ok = false;
+      continue;
+    } else {
+      r_.error(key_line, "claim " + quote(claim) + " has no pattern");
+      ok = false;
+      continue;
+    }
+    out.push_back(std::move(match));
+  }
+  if (!ok) return std::nullopt;
+  return out;
+}
+
+std::optional<std::string> PolicyParser::jwks(const Field& field) {
+  if (!field.value.IsMap()) {
+    r_.error(field.line, field_label(field) + " must be a key set {keys: [...]}, not " +
+                             std::string(yaml::describe(field.value)) +
+                             " (a JSON key set can be pasted as it is)");
+    return std::nullopt;
+  }
+  auto fields = r_.fields(field.value, field.line, "jwks", kJwksFields);
+  if (!fields) return std::nullopt;
+  const Field* keys = r_.required(*fields, "keys");
+  if (!keys) return std::nullopt;
+  if (!keys->value.IsSequence()) {
+    r_.error(keys->line, field_label(*keys) + " must be a list of keys, not " +
+                             std::string(yaml::describe(keys->value)));
+    return std::nullopt;
+  }
+  if (keys->value.size() == 0) {
+    r_.error(keys->line, field_label(*keys) + " is empty: give the issuer's public keys");
+    return std::nullopt;
+  }
+  if (keys->value.size() > yaml::kMaxListItems) {
+    r_.error(keys->line, field_label(*keys) + " has more than " +
+                             std::to_string(yaml::kMaxListItems) + " items");
+    return std::nullopt;
+  }
+  // RFC 7517 §5: {"keys": [JWK, ...]}, each JWK an object whose members are strings (or
+  // arrays of strings: key_ops, x5c; a boolean: ext).
+  std::string out = "{\"keys\":[";
+  bool ok = true;
+  bool first_key = true;
+  for (const auto& key : keys->value) {
+    if (!r_.spend()) return std::nullopt;
+    const int key_line = yaml::line_of(key, keys->line);
+    if (!key.IsMap()) {
+      r_.error(key_line, "each key of " + field_label(*keys) + " must be a mapping (a JWK), not " +
+                             std::string(yaml::describe(key)));
+      ok = false;
+      continue;
+    }
+    if (key.size() > yaml::kMaxMapEntries) {
+      r_.error(key_line, "a key of " + field_label(*keys) + " has more than " +
+                             std::to_string(yaml::kMaxMapEntries) + " members");
+      ok = false;
+      continue;
+    }
+    std::string object = "{";
+    std::map<std::string, int, std::less<>> seen;
+    bool has_kty = false;
+    for (const auto& member : key) {
+      if (!r_.spend()) return std::nullopt;
+      const int member_line = yaml::line_of(member.first, key_line);
+      if (!member.first.IsScalar()) {
+        r_.error(member_line, "a member name in a jwks key must be a plain name, not " +
+                                  std::string(yaml::describe(member.first)));
+        ok = false;
+        continue;
+      }
+      const std::string& name = member.first.Scalar();
+      if (auto [it, inserted] = seen.emplace(name, member_line); !inserted) {
+        r_.error(member_line, "duplicate member " + quote(name) + " in a jwks key (first at line " +
+                                  std::to_string(it->second) + ")");
+        ok = false;
+        continue;
+      }
+      if (std::find(std::begin(kPrivateJwkMembers), std::end(kPrivateJwkMembers), name) !=
+          std::end(kPrivateJwkMembers)) {
+        r_.error(member_line, "a jwks key holds the private member " + quote(name) +
+                                  ": give the issuer's public keys only");
+        ok = false;
+        continue;
+      }
+      const YAML::Node& value = member.second;
+      std::string json;
+      if (value.IsScalar()) {
+        if (auto b = yaml::plain_boolean(value)) {
+          json = *b ? "true" : "false";
+        } else {
+          append_json_string(json, value.Scalar());
+        }
+      } else if (value.IsSequence() && value.size() <= yaml::kMaxListItems) {
+        json = "[";
+        for (const auto& item : value) {
+          if (!r_.spend()) return std::nullopt;
+          if (!item.IsScalar()) {
+            json.clear();
+            break;
+          }
+          if (json.size() > 1) json += ',';
+          append_json_string(json, item.Scalar());
+        }
+        if (!json.empty()) json += ']';
+      }
+      if (json.empty()) {
+        r_.error(member_line, "member " + quote(name) +
+                                  " of a jwks key must be a value or a list of values, not " +
+                                  std::string(yaml::describe(value)));
+        ok = false;
+        continue;
+      }
+      if (name == "kty") {
+        if (!value.IsScalar() || value.Scalar().empty()) {
+          r_.error(member_line,
+                   "member \"kty\" of a jwks key must name the key type, such as "
+                   "RSA, EC or OKP");
+          ok = false;
+          continue;
+        }
+        has_kty = true;
+      }
+      if (object.size() > 1) object += ',';
+      append_json_string(object, name);
+      object += ':';
+      object += json;
+    }
+    if (!has_kty && !seen.contains("kty")) {
+      r_.error(key_line, "a jwks key has no \"kty\" (RFC 7517 section 4.1)");
+      ok = false;
+    }
+    object += '}';
+    if (!first_key) out += ',';
+    out += object;
+    first_key = false;
+  }
+  if (!ok) return std::nullopt;
+  out += "]}";
+  return out;
+}
+
+std::optional<std::vector<std::string>> PolicyParser::algorithms(const Field& field) {
+  auto items = r_.scalar_list(field, /*allow_single=*/true);
+  if (!items) return std::nullopt;
+  if (items->empty()) {
+    r_.error(field.line, field_label(field) + " is empty: leave it out for the default (" +
+                             joined(kDefaultExternalAlgorithms) + ")");
+    return std::nullopt;
+  }
+  std::vector<std::string> out;
+  bool ok = true;
+  for (auto& item : *items) {
+    if (is_external_algorithm(item.value)) {
+      out.push_back(std::move(item.value));
+      continue;
+    }
+    ok = false;
+    std::string upper = item.value;
+    std::transform(upper.begin(), upper.end(), upper.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    if (upper == "NONE" || upper.starts_with("HS")) {
+      // RFC 8725 §3.1-3.2: a verifier must pin the algorithms it accepts; "none" proves
+      // nothing, and an HMAC key would have to be shared with sigil.
+      r_.error(item.line, "algorithm " + quote(item.value) +
+                              " is never accepted for an external token (neither none nor "
+                              "HS*): use one of " +
+                              joined(kExternalAlgorithms));
+    } else {
+      r_.error(item.line, "unknown algorithm " + quote(item.value) + " (known: " +
+                              joined(kExternalAlgorithms) + "; names are case-sensitive)");
+    }
+  }
+  if (!ok) return std::nullopt;
+  sort_unique(out);
+  return out;
+}
+
+std::optional<std::string> PolicyParser::url(const Field& field, bool identifier) {
+  auto text = r_.scalar(field);
+  if (!text) return std::nullopt;
+  if (const std::string problem = url_problem(*text, identifier); !problem.empty()) {
+    r_.error(field.line, field_label(field) + ": " + quote(*text) + " " + problem);
+    return std::nullopt;
+  }
+  return text;
+}
+
 std::optional<std::string> PolicyParser::name(const Field& field) {
   auto text = r_.scalar(field);
   if (!text) return std::nullopt;
@@ -633,7 +1187,8 @@ std::optional<std::vector<std::string>> PolicyParser::labels(const Field& field)
   return out;
 }
 
-std::optional<std::vector<std::string>> PolicyParser::auth_methods(const Field& field) {
+std::optional<std::vector<std::string>> PolicyParser::auth_methods(const Field& field,
+                                                                   bool service) {
   auto items = r_.scalar_list(field);
   if (!items) return std::nullopt;
   if (items->empty()) {
@@ -643,7 +1198,13 @@ std::optional<std::vector<std::string>> PolicyParser::auth_methods(const Field& 
   std::vector<std::string> out;
   bool ok = true;
   for (auto& item : *items) {
-    if (is_known_auth_method(item.value)) {
+    if (service && item.value == kFederated) {
+      r_.error(item.line,
+               "\"federated\" is not a method a service authenticates with: it stands for a "
+               "token got with a trusted issuer's token alone, and only a grant's "
+               "when.auth_methods (or an audience's auth_methods) may ask for it");
+      ok = false;
+    } else if (is_known_auth_method(item.value)) {
       out.push_back(std::move(item.value));
     } else {
       r_.error(item.line, "unknown authentication method " + quote(item.value) +
@@ -878,6 +1439,48 @@ void PolicyParser::check_grants() {
                              environment + "=" + quote(from->second) + ") and audience " +
                              quote(audience.name) + " (" + environment + "=" + quote(to->second) +
                              ") are in different environments");
+      }
+    }
+  }
+}
+
+void PolicyParser::check_issuers() {
+  std::unordered_map<std::string_view, std::size_t> by_name;
+  std::unordered_map<std::string_view, std::size_t> by_issuer;
+  std::unordered_map<std::string_view, int> rule_names;
+  for (std::size_t i = 0; i < policy_.issuers.size(); ++i) {
+    if (!r_.spend()) return;
+    const TrustedIssuer& t = policy_.issuers[i];
+    const IssuerSource& source = issuer_sources_[i];
+    auto [named, fresh_name] = by_name.emplace(t.name, i);
+    if (!fresh_name) {
+      r_.error(t.line, "duplicate issuer " + quote(t.name) + " (first at line " +
+                           std::to_string(policy_.issuers[named->second].line) + ")");
+    }
+    // One "iss" under two names would make the rule that decides depend on which one
+    // find_issuer returns.
+    if (!t.issuer.empty()) {
+      auto [same, fresh_issuer] = by_issuer.emplace(t.issuer, i);
+      if (!fresh_issuer) {
+        r_.error(source.issuer_line, "issuer " + quote(t.name) + " has the same issuer " +
+                                         quote(t.issuer) + " as the issuer at line " +
+                                         std::to_string(policy_.issuers[same->second].line));
+      }
+    }
+    for (std::size_t k = 0; k < t.rules.size(); ++k) {
+      const IssuerRule& rule = t.rules[k];
+      const IssuerRuleSource& rule_source = source.rules[k];
+      // Made-up names repeat only under a duplicate issuer name, reported above.
+      if (!rule.name.empty() && (rule_source.named || fresh_name)) {
+        auto [it, inserted] = rule_names.emplace(rule.name, rule.line);
+        if (!inserted) {
+          r_.error(rule.line, "duplicate issuer rule name " + quote(rule.name) +
+                                  " (first at line " + std::to_string(it->second) + ")");
+        }
+      }
+      if (!rule.service.empty() && !service_index_.contains(rule.service)) {
+        r_.error(rule_source.service_line, "issuer rule " + quote(rule.name) + ": service " +
+                                               quote(rule.service) + " is not a declared service");
       }
     }
   }

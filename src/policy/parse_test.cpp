@@ -119,6 +119,25 @@ grants:
   #     time: {days: mon-fri, hours: "08:00-18:00"} # UTC
   #     not_before: 2026-11-23T08:00:00Z
   #     not_after: 2026-11-24T08:00:00Z
+
+# Trusted issuers (federation): a CI job or a pod presents the OIDC token its platform
+# gave it and gets a token as one of the services above, with no stored secret. The
+# first rule whose claims all match decides which service the token stands for; no
+# match, no token. A rule must constrain more than the issuer: `repository: "*"` alone
+# would let every repository on GitHub in, and is refused.
+#
+# issuers:
+#   - name: github
+#     issuer: https://token.actions.githubusercontent.com
+#     audience: https://sigil.example.com # what the workflow asks GitHub for
+#     rules:
+#       - name: video-deploy
+#         claims:
+#           repository: acme/video-service
+#           ref: refs/heads/main
+#           environment: production
+#           event_name: [push, workflow_dispatch]
+#         service: video-service
 )yaml";
 
 // Lines joined with '\n': line n of the document is element n-1.
@@ -247,6 +266,27 @@ TEST(ParsePolicy, ExampleFileIsThisText) {
   std::stringstream file;
   file << in.rdbuf();
   EXPECT_EQ(file.str(), kExample);
+}
+
+TEST(ParsePolicy, ExampleIssuerIsValidOnceUncommented) {
+  // The commented-out issuer at the end of the example, with its "# " removed.
+  const std::string text(kExample);
+  const auto start = text.find("\n# issuers:\n");
+  ASSERT_NE(start, std::string::npos);
+  std::string uncommented = text.substr(0, start + 1);
+  std::istringstream rest(text.substr(start + 1));
+  for (std::string line; std::getline(rest, line);) {
+    uncommented += (line.starts_with("# ") ? line.substr(2) : line) + '\n';
+  }
+  auto parsed = parse_policy(uncommented);
+  ASSERT_TRUE(parsed) << format(parsed.error(), "sigil.yaml");
+  ASSERT_EQ(parsed->issuers.size(), 1u);
+  const TrustedIssuer& github = parsed->issuers[0];
+  EXPECT_EQ(github.issuer, "https://token.actions.githubusercontent.com");
+  ASSERT_EQ(github.rules.size(), 1u);
+  EXPECT_EQ(github.rules[0].name, "video-deploy");
+  EXPECT_EQ(github.rules[0].service, "video-service");
+  EXPECT_EQ(github.rules[0].claims.size(), 4u);
 }
 
 TEST(ParsePolicy, ReadsConditionsSelectorsAndDefaults) {
@@ -781,6 +821,379 @@ TEST(PolicyErrors, MessagesQuoteHostileText) {
   const Diagnostic d = only_error(lines({"version: 1", "\"\\e[31mred\": 1"}));
   EXPECT_EQ(d.line, 2);
   EXPECT_EQ(d.message, "unknown field \"\\x1b[31mred\" in policy");
+}
+
+// Trusted issuers. Five lines: two services and the issuers key; issuers appended with
+// with_issuer start at line 6.
+const std::string kIssuerBase = lines({
+    "version: 1",        // 1
+    "services:",         // 2
+    "  - name: web",     // 3
+    "  - name: deploy",  // 4
+    "issuers:",          // 5
+});
+
+std::string with_issuer(std::initializer_list<std::string_view> issuer) {
+  return kIssuerBase + lines(issuer);
+}
+
+// A GitHub issuer with one rule, whose rule claims start at line 11.
+std::string github_with_claims(std::initializer_list<std::string_view> claims) {
+  return with_issuer({
+             "  - name: github",                                         // 6
+             "    issuer: https://token.actions.githubusercontent.com",  // 7
+             "    audience: https://sigil.example.com",                  // 8
+             "    rules:",                                               // 9
+             "      - claims:",                                          // 10
+         }) +
+         lines(claims) + lines({"        service: deploy"});
+}
+
+TEST(ParseIssuers, ReadsGitHubGitLabAndKubernetesIssuers) {
+  auto parsed = parse_policy(with_issuer({
+      "  - name: github",                                         // 6
+      "    issuer: https://token.actions.githubusercontent.com",  // 7
+      "    audience: https://sigil.example.com",                  // 8
+      "    rules:",                                               // 9
+      "      - name: deploy-production",                          // 10
+      "        claims:",                                          // 11
+      "          repository: acme/video",                         // 12
+      "          ref: refs/heads/main",                           // 13
+      "          environment: production",                        // 14
+      "          job_workflow_ref: \"acme/workflows/.github/workflows/*@refs/heads/main\"",
+      "          event_name: [push, workflow_dispatch]",                // 16
+      "        service: deploy",                                        // 17
+      "      - claims: {repository: \"acme/*\", actor: alice}",         // 18
+      "        user: true",                                             // 19
+      "  - name: gitlab",                                               // 20
+      "    issuer: https://gitlab.example.com",                         // 21
+      "    audience: sigil",                                            // 22
+      "    jwks_uri: https://gitlab.example.com/oauth/discovery/keys",  // 23
+      "    algorithms: [RS256, RS256, ES384]",                          // 24
+      "    rules:",                                                     // 25
+      "      - claims:",                                                // 26
+      "          project_path: acme/*",                                 // 27
+      "          ref_protected: true",                                  // 28
+      "          ref_type: \"True\"",                                   // 29
+      "        service: web",                                           // 30
+      "  - name: cluster",                                              // 31
+      "    issuer: http://127.0.0.1:8443",                              // 32
+      "    audience: https://sigil.example.com",                        // 33
+      "    jwks: {\"keys\": [{\"kty\": \"EC\", \"crv\": \"P-256\", \"x\": \"f83O\", "
+      "\"y\": \"x_FE\", \"kid\": \"k\\\"1\", \"key_ops\": [verify], \"ext\": true}]}",
+      "    rules:",                                                  // 35
+      "      - claims:",                                             // 36
+      "          kubernetes.io/namespace: payments",                 // 37
+      "          kubernetes.io/serviceaccount/name: [api, worker]",  // 38
+      "        service: web",                                        // 39
+      "    reuse: true",                                             // 40
+  }));
+  ASSERT_TRUE(parsed) << format(parsed.error(), "policy");
+  ASSERT_EQ(parsed->issuers.size(), 3u);
+  EXPECT_FALSE(parsed->issuers[0].reuse);
+  EXPECT_TRUE(parsed->issuers[2].reuse);
+
+  const TrustedIssuer& github = parsed->issuers[0];
+  EXPECT_EQ(github.name, "github");
+  EXPECT_EQ(github.issuer, "https://token.actions.githubusercontent.com");
+  EXPECT_EQ(github.audience, "https://sigil.example.com");
+  EXPECT_EQ(github.jwks, "");
+  EXPECT_EQ(github.jwks_uri, "");                                 // discovered
+  EXPECT_THAT(github.algorithms, ElementsAre("ES256", "RS256"));  // the default
+  EXPECT_EQ(github.line, 6);
+  ASSERT_EQ(github.rules.size(), 2u);
+  const IssuerRule& deploy = github.rules[0];
+  EXPECT_EQ(deploy.name, "deploy-production");
+  EXPECT_EQ(deploy.line, 10);
+  EXPECT_EQ(deploy.service, "deploy");
+  EXPECT_FALSE(deploy.user);
+  ASSERT_EQ(deploy.claims.size(), 5u);
+  EXPECT_EQ(deploy.claims[0].claim, "repository");
+  EXPECT_THAT(deploy.claims[0].patterns, ElementsAre("acme/video"));
+  EXPECT_EQ(deploy.claims[3].claim, "job_workflow_ref");
+  EXPECT_THAT(deploy.claims[3].patterns,
+              ElementsAre("acme/workflows/.github/workflows/*@refs/heads/main"));
+  EXPECT_EQ(deploy.claims[4].claim, "event_name");
+  EXPECT_THAT(deploy.claims[4].patterns, ElementsAre("push", "workflow_dispatch"));
+  const IssuerRule& person = github.rules[1];
+  EXPECT_EQ(person.name, "github#2");  // made up from the issuer and the position
+  EXPECT_TRUE(person.user);
+  EXPECT_EQ(person.service, "");
+
+  const TrustedIssuer& gitlab = parsed->issuers[1];
+  EXPECT_EQ(gitlab.jwks_uri, "https://gitlab.example.com/oauth/discovery/keys");
+  EXPECT_THAT(gitlab.algorithms, ElementsAre("ES384", "RS256"));
+  ASSERT_EQ(gitlab.rules.size(), 1u);
+  EXPECT_EQ(gitlab.rules[0].name, "gitlab#1");
+  // A boolean claim is matched as its JSON text; a quoted "True" stays as written.
+  EXPECT_THAT(gitlab.rules[0].claims[1].patterns, ElementsAre("true"));
+  EXPECT_THAT(gitlab.rules[0].claims[2].patterns, ElementsAre("True"));
+
+  const TrustedIssuer& cluster = parsed->issuers[2];
+  EXPECT_EQ(cluster.issuer, "http://127.0.0.1:8443");  // http on loopback
+  EXPECT_EQ(cluster.jwks,
+            R"({"keys":[{"kty":"EC","crv":"P-256","x":"f83O","y":"x_FE","kid":"k\"1",)"
+            R"("key_ops":["verify"],"ext":true}]})");
+  ASSERT_EQ(cluster.rules[0].claims.size(), 2u);
+  EXPECT_EQ(cluster.rules[0].claims[0].claim, "kubernetes.io/namespace");
+  EXPECT_EQ(cluster.rules[0].claims[1].claim, "kubernetes.io/serviceaccount/name");
+  EXPECT_THAT(cluster.rules[0].claims[1].patterns, ElementsAre("api", "worker"));
+}
+
+TEST(ParseIssuers, JwksAsYaml) {
+  auto parsed = parse_policy(with_issuer({
+      "  - name: k8s",                                    // 6
+      "    issuer: https://kubernetes.default.svc",       // 7
+      "    audience: sigil",                              // 8
+      "    jwks:",                                        // 9
+      "      keys:",                                      // 10
+      "        - kty: RSA",                               // 11
+      "          n: \"0vx7\"",                            // 12
+      "          e: AQAB",                                // 13
+      "          alg: RS256",                             // 14
+      "        - {kty: OKP, crv: Ed25519, x: \"11qY\"}",  // 15
+      "    rules:",                                       // 16
+      "      - claims: {sub: \"system:serviceaccount:payments:api\"}",
+      "        service: web",
+  }));
+  ASSERT_TRUE(parsed) << format(parsed.error(), "policy");
+  EXPECT_EQ(parsed->issuers[0].jwks,
+            R"({"keys":[{"kty":"RSA","n":"0vx7","e":"AQAB","alg":"RS256"},)"
+            R"({"kty":"OKP","crv":"Ed25519","x":"11qY"}]})");
+}
+
+TEST(ParseIssuers, ServiceJwksUriAndImpersonation) {
+  auto parsed = parse_policy(
+      with_grant({
+          "  - caller: web", "    audience: api", "    scopes: [read]", "    impersonation: true",
+          "  - caller: web", "    audience: reports", "    scopes: [read]",
+          "    when: {auth_methods: [federated]}",  // a condition may ask for it
+      }) +
+      lines({"issuers: []"}));
+  ASSERT_TRUE(parsed) << format(parsed.error(), "policy");
+  EXPECT_TRUE(parsed->grants[0].impersonation);
+  EXPECT_FALSE(parsed->grants[1].impersonation);
+  EXPECT_THAT(parsed->grants[1].when.auth_methods, ElementsAre("federated"));
+  EXPECT_TRUE(parsed->issuers.empty());
+
+  auto keys = parse_policy(
+      lines({"version: 1", "services:", "  - name: web", "    auth_methods: [private_key_jwt]",
+             "    jwks_uri: https://web.example.com/jwks.json"}));
+  ASSERT_TRUE(keys) << format(keys.error(), "policy");
+  EXPECT_EQ(keys->services[0].jwks_uri, "https://web.example.com/jwks.json");
+  EXPECT_EQ(parse_policy(lines({"version: 1", "services: [{name: web}]"}))->services[0].jwks_uri,
+            "");
+}
+
+TEST(IssuerErrors, RuleThatConstrainsOnlyTheIssuer) {
+  // Every repository on GitHub would get in.
+  EXPECT_ERROR(github_with_claims({"          repository: \"*\""}), 10,
+               "issuer rule \"github#1\" must constrain more than the issuer");
+  EXPECT_ERROR(github_with_claims({"          repository: [\"*\", acme/video]"}), 10,
+               "must constrain more than the issuer");
+  EXPECT_ERROR(github_with_claims({"          repository: \"?*\""}), 10,
+               "must constrain more than the issuer");
+  // Claims that every token of the issuer carries do not count.
+  EXPECT_ERROR(github_with_claims({"          iss: https://token.actions.githubusercontent.com",
+                                   "          aud: https://sigil.example.com"}),
+               10, "must constrain more than the issuer");
+  EXPECT_ERROR(
+      with_issuer({"  - name: github", "    issuer: https://token.actions.githubusercontent.com",
+                   "    audience: sigil", "    rules:", "      - service: deploy"}),
+      10, "issuer rule \"github#1\" must constrain more than the issuer");
+  // One constraining claim is enough, wildcards elsewhere included.
+  EXPECT_TRUE(parse_policy(github_with_claims({"          repository: acme/*"})));
+  EXPECT_TRUE(parse_policy(
+      github_with_claims({"          repository: \"*\"", "          environment: production"})));
+}
+
+TEST(IssuerErrors, IssuerMustBeHttps) {
+  const auto at = [](std::string_view url) {
+    return with_issuer({"  - name: ci", "    issuer: \"" + std::string(url) + "\"",
+                        "    audience: sigil",
+                        "    rules:", "      - {claims: {sub: \"repo:acme/*\"}, service: web}"});
+  };
+  EXPECT_ERROR(at("http://token.example.com"), 7,
+               "issuer field \"issuer\": \"http://token.example.com\" uses http, which is allowed "
+               "only on loopback");
+  EXPECT_ERROR(at("ftp://token.example.com"), 7, "is not an https URL");
+  EXPECT_ERROR(at("token.example.com"), 7, "is not an https URL");
+  EXPECT_ERROR(at("https://token.example.com/?tenant=a"), 7, "has a query");
+  EXPECT_ERROR(at("https://token.example.com/#x"), 7, "has a fragment");
+  EXPECT_ERROR(at("https://user@token.example.com"), 7, "carries a user name");
+  EXPECT_ERROR(at("https://token.example.com:99999"), 7, "has a malformed port");
+  EXPECT_ERROR(at("https://"), 7, "has no host");
+  EXPECT_ERROR(at("https://[::1"), 7, "has no ] after its IPv6 address");
+  EXPECT_ERROR(at("https://tok en.example.com"), 7, "is not a URL");
+  for (std::string_view ok : {"https://token.example.com", "https://gitlab.example.com/",
+                              "https://oidc.example.com:8443/tenants/a", "http://localhost:8080",
+                              "http://[::1]:9000/issuer", "https://[2001:db8::1]"}) {
+    auto parsed = parse_policy(at(ok));
+    EXPECT_TRUE(parsed) << ok << ": " << format(parsed.error(), "policy");
+  }
+}
+
+TEST(IssuerErrors, JwksUriMustBeHttps) {
+  EXPECT_ERROR(with_issuer({"  - name: ci", "    issuer: https://ci.example.com",
+                            "    audience: sigil", "    jwks_uri: http://ci.example.com/keys",
+                            "    rules: [{claims: {sub: x}, service: web}]"}),
+               9, "issuer field \"jwks_uri\": \"http://ci.example.com/keys\" uses http");
+  EXPECT_ERROR(
+      lines({"version: 1", "services:", "  - name: web", "    jwks_uri: http://web.internal/jwks"}),
+      4, "service field \"jwks_uri\": \"http://web.internal/jwks\" uses http");
+}
+
+TEST(IssuerErrors, MissingFields) {
+  EXPECT_ERROR(with_issuer({"  - name: ci", "    issuer: https://ci.example.com",
+                            "    rules: [{claims: {sub: x}, service: web}]"}),
+               6, "issuer is missing the required field \"audience\"");
+  EXPECT_ERROR(with_issuer({"  - name: ci", "    audience: sigil",
+                            "    rules: [{claims: {sub: x}, service: web}]"}),
+               6, "issuer is missing the required field \"issuer\"");
+  EXPECT_ERROR(with_issuer({"  - issuer: https://ci.example.com", "    audience: sigil",
+                            "    rules: [{claims: {sub: x}, service: web}]"}),
+               6, "issuer is missing the required field \"name\"");
+  EXPECT_ERROR(
+      with_issuer({"  - name: ci", "    issuer: https://ci.example.com", "    audience: sigil"}), 6,
+      "issuer is missing the required field \"rules\"");
+  EXPECT_ERROR(with_issuer({"  - name: ci", "    issuer: https://ci.example.com",
+                            "    audience: sigil", "    rules: []"}),
+               9, "issuer field \"rules\" is empty");
+}
+
+TEST(IssuerErrors, DuplicateNamesAndIssuers) {
+  EXPECT_ERROR(with_issuer({"  - {name: ci, issuer: \"https://a.example.com\", audience: s,",
+                            "     rules: [{claims: {sub: x}, service: web}]}",
+                            "  - {name: ci, issuer: \"https://b.example.com\", audience: s,",
+                            "     rules: [{claims: {sub: y}, service: web}]}"}),
+               8, "duplicate issuer \"ci\" (first at line 6)");
+  EXPECT_ERROR(
+      with_issuer({"  - {name: a, issuer: \"https://ci.example.com\", audience: s,",
+                   "     rules: [{claims: {sub: x}, service: web}]}", "  - name: b",
+                   "    issuer: \"https://ci.example.com\"", "    audience: s",
+                   "    rules: [{claims: {sub: y}, service: web}]"}),
+      9, "issuer \"b\" has the same issuer \"https://ci.example.com\" as the issuer at line 6");
+  EXPECT_ERROR(with_issuer({"  - {name: a, issuer: \"https://a.example.com\", audience: s,",
+                            "     rules: [{name: r, claims: {sub: x}, service: web}]}",
+                            "  - {name: b, issuer: \"https://b.example.com\", audience: s,",
+                            "     rules: [{name: r, claims: {sub: y}, service: web}]}"}),
+               9, "duplicate issuer rule name \"r\" (first at line 7)");
+}
+
+TEST(IssuerErrors, BothJwksAndJwksUri) {
+  EXPECT_ERROR(with_issuer({"  - name: ci", "    issuer: https://ci.example.com",
+                            "    audience: sigil", "    jwks_uri: https://ci.example.com/keys",
+                            "    jwks: {keys: [{kty: EC, crv: P-256, x: a, y: b}]}",
+                            "    rules: [{claims: {sub: x}, service: web}]"}),
+               10, "issuer has both jwks and jwks_uri");
+}
+
+TEST(IssuerErrors, Jwks) {
+  const auto with_jwks = [](std::initializer_list<std::string_view> jwks) {
+    return with_issuer({"  - name: ci", "    issuer: https://ci.example.com", "    audience: sigil",
+                        "    rules: [{claims: {sub: x}, service: web}]"}) +
+           lines(jwks);  // from line 10
+  };
+  EXPECT_ERROR(with_jwks({"    jwks:", "      keys:", "        - kty: RSA", "          n: abc",
+                          "          e: AQAB", "          d: secret"}),
+               15, "a jwks key holds the private member \"d\"");
+  EXPECT_ERROR(with_jwks({"    jwks: {keys: [{kty: oct, k: c2VjcmV0}]}"}), 10,
+               "holds the private member \"k\"");
+  EXPECT_ERROR(with_jwks({"    jwks:", "      keys:", "        - {crv: P-256, x: a, y: b}"}), 12,
+               "a jwks key has no \"kty\"");
+  EXPECT_ERROR(with_jwks({"    jwks: \"{\\\"keys\\\": []}\""}), 10,
+               "issuer field \"jwks\" must be a key set {keys: [...]}, not a single value");
+  EXPECT_ERROR(with_jwks({"    jwks: {keys: []}"}), 10, "jwks field \"keys\" is empty");
+  EXPECT_ERROR(with_jwks({"    jwks: {kty: EC, keys: [{kty: EC}]}"}), 10,
+               "unknown field \"kty\" in jwks");
+  EXPECT_ERROR(with_jwks({"    jwks:", "      keys: [EC]"}), 11,
+               "each key of jwks field \"keys\" must be a mapping (a JWK), not a single value");
+  EXPECT_ERROR(
+      with_jwks({"    jwks:", "      keys:", "        - kty: EC", "          x: {nested: 1}"}), 13,
+      "member \"x\" of a jwks key must be a value or a list of values, not a mapping");
+}
+
+TEST(IssuerErrors, Algorithms) {
+  const auto with_algorithms = [](std::string_view list) {
+    return with_issuer({"  - name: ci", "    issuer: https://ci.example.com", "    audience: sigil",
+                        "    rules: [{claims: {sub: x}, service: web}]",
+                        "    algorithms: " + std::string(list)});
+  };
+  EXPECT_ERROR(with_algorithms("[RS256, none]"), 10,
+               "algorithm \"none\" is never accepted for an external token");
+  EXPECT_ERROR(with_algorithms("HS256"), 10,
+               "algorithm \"HS256\" is never accepted for an external token");
+  EXPECT_ERROR(with_algorithms("[rs256]"), 10,
+               "unknown algorithm \"rs256\" (known: RS256, PS256, ES256, ES384, "
+               "EdDSA; names are case-sensitive)");
+  EXPECT_ERROR(with_algorithms("[]"), 10,
+               "issuer field \"algorithms\" is empty: leave it out for the default (ES256, RS256)");
+  auto parsed = parse_policy(with_algorithms("EdDSA"));
+  ASSERT_TRUE(parsed) << format(parsed.error(), "policy");
+  EXPECT_THAT(parsed->issuers[0].algorithms, ElementsAre("EdDSA"));
+}
+
+TEST(IssuerErrors, WhatARuleStandsFor) {
+  const auto rule = [](std::string_view what) {
+    return with_issuer({"  - name: ci", "    issuer: https://ci.example.com", "    audience: sigil",
+                        "    rules:", "      - claims: {sub: x}", std::string(what)});
+  };
+  EXPECT_ERROR(rule("        service: nobody"), 11,
+               "issuer rule \"ci#1\": service \"nobody\" is not a declared service");
+  EXPECT_ERROR(rule("        user: true\n        service: web"), 10,
+               "issuer rule \"ci#1\" has both service and user: true");
+  EXPECT_ERROR(rule("        name: r"), 10,
+               "issuer rule \"r\" says neither what a matching token stands for");
+  EXPECT_ERROR(rule("        user: false"), 10,
+               "issuer rule \"ci#1\" has user: false and no service");
+  EXPECT_ERROR(rule("        user: maybe"), 11,
+               "issuer rule field \"user\": \"maybe\" is not true or false");
+  EXPECT_ERROR(rule("        service: Web"), 11,
+               "issuer rule field \"service\": \"Web\" is not a valid name");
+  EXPECT_ERROR(rule("        service: web\n        subject: x"), 12,
+               "unknown field \"subject\" in issuer rule");
+}
+
+TEST(IssuerErrors, Claims) {
+  EXPECT_ERROR(github_with_claims({"          kubernetes.io:", "            namespace: payments"}),
+               11,
+               "claim \"kubernetes.io\" must be a pattern or a list of patterns, not a mapping");
+  EXPECT_ERROR(github_with_claims({"          repository: []"}), 11,
+               "claim \"repository\" has an empty list of patterns");
+  EXPECT_ERROR(github_with_claims({"          repository: \"\""}), 11,
+               "claim \"repository\" has an empty pattern");
+  EXPECT_ERROR(github_with_claims({"          repository:"}), 11,
+               "claim \"repository\" has no pattern");
+  EXPECT_ERROR(github_with_claims({"          kubernetes.io//namespace: payments"}), 11,
+               "claim name \"kubernetes.io//namespace\" has an empty step");
+  EXPECT_ERROR(github_with_claims({"          repository: acme/a", "          repository: acme/b"}),
+               12, "duplicate claim \"repository\"");
+  EXPECT_ERROR(github_with_claims(
+                   {"          repository:", "            - acme/a", "            - [acme/b]"}),
+               13, "each pattern of claim \"repository\" must be a single value, not a list");
+  EXPECT_ERROR(
+      with_issuer({"  - name: ci", "    issuer: https://ci.example.com", "    audience: sigil",
+                   "    rules:", "      - {claims: [repository], service: web}"}),
+      10, "issuer rule field \"claims\" must be a mapping of claim names to patterns");
+}
+
+TEST(IssuerErrors, FederatedIsNotAServiceAuthMethod) {
+  EXPECT_ERROR(lines({"version: 1", "services:", "  - name: web",
+                      "    auth_methods: [client_secret_basic, federated]"}),
+               4, "\"federated\" is not a method a service authenticates with");
+}
+
+TEST(IssuerErrors, ImpersonationIsABoolean) {
+  EXPECT_ERROR(with_grant({"  - caller: web", "    audience: api", "    scopes: [read]",
+                           "    impersonation: yes"}),
+               18, "grant field \"impersonation\": \"yes\" is not true or false");
+}
+
+TEST(IssuerErrors, UnknownIssuerField) {
+  EXPECT_ERROR(
+      with_issuer({"  - name: ci", "    issuer: https://ci.example.com", "    audience: sigil",
+                   "    rules: [{claims: {sub: x}, service: web}]", "    audiences: [sigil]"}),
+      10, "unknown field \"audiences\" in issuer (did you mean audience?)");
 }
 
 TEST(PolicyBasics, Durations) {

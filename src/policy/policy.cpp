@@ -17,6 +17,22 @@ bool Selector::is_exact_name() const {
          labels.empty();
 }
 
+bool IssuerRule::constrains() const {
+  const auto registered = [](std::string_view claim) {
+    return std::find(std::begin(kRegisteredClaims), std::end(kRegisteredClaims), claim) !=
+           std::end(kRegisteredClaims);
+  };
+  // '*' matches any run and '?' any one character: a pattern of wildcards alone lets in
+  // every value (but the empty one), and a list holding one lets in every value too.
+  const auto matches_anything = [](std::string_view pattern) {
+    return pattern.find_first_not_of("*?") == std::string_view::npos;
+  };
+  return std::any_of(claims.begin(), claims.end(), [&](const ClaimMatch& m) {
+    return !registered(m.claim) && !m.patterns.empty() &&
+           std::none_of(m.patterns.begin(), m.patterns.end(), matches_anything);
+  });
+}
+
 std::string format(const std::vector<Diagnostic>& diagnostics, std::string_view file_name) {
   std::string out;
   for (const auto& d : diagnostics) {

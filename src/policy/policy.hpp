@@ -22,10 +22,14 @@
 namespace sigil::policy {
 
 // The client authentication methods a service or a condition may name (RFC 7591 names).
+// "federated" is how a token got through a trusted external issuer's token alone (JWT
+// bearer grant, or token exchange without client authentication) is authenticated; a
+// condition may name it, a service may not.
 inline constexpr std::string_view kKnownAuthMethods[] = {
     "client_secret_basic", "client_secret_post",          "private_key_jwt",
-    "tls_client_auth",     "self_signed_tls_client_auth",
+    "tls_client_auth",     "self_signed_tls_client_auth", "federated",
 };
+inline constexpr std::string_view kFederated = "federated";
 
 // How sensitive an API is. High-sensitivity audiences get just-in-time tokens: their
 // lifetime is capped at kHighSensitivityLifetime unless the audience sets max_lifetime.
@@ -48,6 +52,10 @@ struct Service {
   // Client authentication methods the service may use; empty means the default
   // (client_secret_basic and client_secret_post).
   std::vector<std::string> auth_methods;
+  // Where the service's public keys are published, for private_key_jwt (RFC 7523 §2.2);
+  // an https URL (http only on loopback). Empty: none (keys may be registered through
+  // the admin API instead).
+  std::string jwks_uri;
   int line = 0;  // where it is declared (1-based), for messages
 };
 
@@ -117,6 +125,71 @@ struct GrantRule {
   std::vector<std::string> scopes;  // sorted, unique, non-empty
   std::optional<Seconds> max_lifetime;
   Conditions when;
+  // Token exchange (RFC 8693): the caller may get a token for the subject with no "act"
+  // claim (impersonation). Without it, an exchanged token always names the caller as
+  // actor (delegation).
+  bool impersonation = false;
+  int line = 0;
+};
+
+// One condition of an issuer rule: the external token's claim `claim` (a top-level name,
+// or a path into nested objects with '/': "kubernetes.io/namespace") must match one of
+// `patterns` (globs, as for selectors). For a claim holding an array of strings, one of
+// its values must match. true/false and numbers are matched as their JSON text.
+struct ClaimMatch {
+  std::string claim;
+  std::vector<std::string> patterns;  // non-empty
+};
+
+// Claims that every token of an issuer carries or that sigil checks itself: a rule that
+// matches only these lets in every token of the issuer.
+inline constexpr std::string_view kRegisteredClaims[] = {"iss", "aud", "exp", "nbf", "iat", "jti"};
+
+// A rule of a trusted issuer: which external tokens it accepts, and what they stand for.
+struct IssuerRule {
+  // Unique among all rules; given, or "<issuer name>#<n>" (1-based position).
+  std::string name;
+  // Every match must hold. At least one must constrain: a claim other than iss, aud, exp,
+  // nbf, iat and jti, with a pattern that is not "*" alone. A rule that constrains only
+  // the issuer (every repository of GitHub!) is a validation error.
+  std::vector<ClaimMatch> claims;
+  // What a matching token stands for; exactly one of the two:
+  std::string service;  // a declared service: the token acts as that workload (CI job, pod)
+  bool user = false;    // a person: its external "sub" is the subject (token exchange only)
+  int line = 0;
+
+  // Some match names a claim outside kRegisteredClaims and none of its patterns is made of
+  // wildcards alone ("*", "?*"), which would match any value.
+  bool constrains() const;
+};
+
+// The JOSE algorithms an issuer may be trusted with (RFC 7518 §3, RFC 8037): asymmetric
+// only. "none" and the HS* family are never accepted for an external token: an HMAC key
+// would be a secret shared with every verifier.
+inline constexpr std::string_view kExternalAlgorithms[] = {"RS256", "PS256", "ES256", "ES384",
+                                                           "EdDSA"};
+// What an issuer that names no algorithms accepts (sorted): what GitHub Actions, GitLab
+// and Kubernetes sign with.
+inline constexpr std::string_view kDefaultExternalAlgorithms[] = {"ES256", "RS256"};
+
+// An external OpenID Connect issuer whose signed tokens sigil accepts (workload identity
+// federation: GitHub Actions, GitLab CI, Kubernetes service accounts).
+struct TrustedIssuer {
+  std::string name;      // [a-z0-9][a-z0-9._-]{0,62}, unique
+  std::string issuer;    // the exact "iss": an https URL (http only on loopback), unique
+  std::string audience;  // the "aud" its tokens must carry for sigil, e.g. sigil's issuer URL
+  // Where its keys are: the JWKS given inline (JSON text of {"keys": [...]}, public keys),
+  // or a jwks_uri, or neither: discovered from the issuer's OpenID configuration.
+  std::string jwks;
+  std::string jwks_uri;
+  // Allowed JOSE algorithms among kExternalAlgorithms, sorted; kDefaultExternalAlgorithms
+  // when the file names none (parse_policy and CompiledPolicy::compile fill it in).
+  std::vector<std::string> algorithms;
+  std::vector<IssuerRule> rules;  // in file order; the first that matches decides
+  // A token of this issuer may be presented again until it expires. Off by default: a
+  // token's jti is accepted once (GitHub and GitLab mint a token per request). Kubernetes
+  // hands a pod one projected token for most of its lifetime, so it needs this on.
+  bool reuse = false;
   int line = 0;
 };
 
@@ -133,9 +206,10 @@ struct Settings {
 struct Policy {
   int version = 1;  // the schema version; only 1 exists
   Settings settings;
-  std::vector<Service> services;    // in file order
-  std::vector<Audience> audiences;  // in file order
-  std::vector<GrantRule> grants;    // in file order
+  std::vector<Service> services;       // in file order
+  std::vector<Audience> audiences;     // in file order
+  std::vector<GrantRule> grants;       // in file order
+  std::vector<TrustedIssuer> issuers;  // in file order
 };
 
 // A problem in the file. line is 1-based (0 when not tied to a line).
@@ -155,7 +229,9 @@ inline constexpr std::size_t kMaxPolicyBytes = 64 * 1024 * 1024;
 // just the first: YAML syntax errors, unknown fields, wrong types, missing required
 // fields, bad names/scopes/durations/CIDRs/times/auth methods/sensitivity, duplicate
 // names or URIs, references to undefined services or audiences, selectors that match
-// nothing, grant scopes the audience does not declare, and grants across environments.
+// nothing, grant scopes the audience does not declare, grants across environments, and
+// trusted issuers that are not https URLs, hold private keys, allow none/HS* or have a
+// rule that constrains only the issuer (see IssuerRule::constrains).
 // A YAML syntax error is reported alone: nothing after it can be read.
 std::expected<Policy, std::vector<Diagnostic>> parse_policy(std::string_view yaml);
 

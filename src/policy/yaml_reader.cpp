@@ -332,6 +332,24 @@ std::optional<std::vector<Entry>> Reader::scalar_map(const Field& field) {
   return out;
 }
 
+std::optional<bool> Reader::boolean(const Field& field) {
+  auto text = scalar(field);
+  if (!text) return std::nullopt;
+  if (*text == "true" || *text == "True" || *text == "TRUE") return true;
+  if (*text == "false" || *text == "False" || *text == "FALSE") return false;
+  error(field.line, field_label(field) + ": " + quote(*text) + " is not true or false");
+  return std::nullopt;
+}
+
+std::optional<bool> plain_boolean(const YAML::Node& node) {
+  // yaml-cpp tags a plain scalar "?" (not yet resolved) and a quoted or block one "!".
+  if (!node.IsScalar() || node.Tag() != "?") return std::nullopt;
+  const std::string& text = node.Scalar();
+  if (text == "true" || text == "True" || text == "TRUE") return true;
+  if (text == "false" || text == "False" || text == "FALSE") return false;
+  return std::nullopt;
+}
+
 std::string field_label(const Field& field) {
   return std::string(field.owner) + " field \"" + std::string(field.name) + "\"";
 }

@@ -94,6 +94,9 @@ class Reader {
   std::optional<std::vector<Item>> scalar_list(const Field& field, bool allow_single = false);
   // A mapping of names to single values, at most kMaxMapEntries, no duplicate keys.
   std::optional<std::vector<Entry>> scalar_map(const Field& field);
+  // true or false as the YAML 1.2 core schema spells them (true, True, TRUE, false, False,
+  // FALSE); anything else is reported.
+  std::optional<bool> boolean(const Field& field);
 
  private:
   std::vector<Diagnostic> diagnostics_;
@@ -103,6 +106,10 @@ class Reader {
 
 // "grant field \"scopes\"": how messages name a field.
 std::string field_label(const Field& field);
+
+// The boolean that a scalar written without quotes spells in the YAML 1.2 core schema
+// ("true", "False"...), or nullopt for anything else, a quoted "true" included.
+std::optional<bool> plain_boolean(const YAML::Node& node);
 
 // The 1-based line of a node, or `fallback` when yaml-cpp does not know it.
 int line_of(const YAML::Node& node, int fallback);
