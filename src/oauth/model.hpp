@@ -28,10 +28,17 @@ struct Client {
   std::map<std::string, std::string> attributes;  // e.g. environment, team
   std::vector<std::string> allowed_scopes;
   std::vector<std::string> allowed_audiences;
-  std::vector<std::string> auth_methods;  // "client_secret_basic", "client_secret_post"
+  // "client_secret_basic", "client_secret_post", "private_key_jwt"
+  std::vector<std::string> auth_methods;
   ClientStatus status = ClientStatus::kActive;
-  SecretDigest secret;                          // the current secret
+  SecretDigest secret;                          // the current secret; empty digest: none
   std::optional<SecretDigest> previous_secret;  // valid until its expires_at
+  // The client's public keys for private_key_jwt (RFC 7523 §2.2): a JWKS registered with
+  // the client (JSON text of {"keys":[...]}, public members only), or the URL where the
+  // client publishes its own; at most one of the two (RFC 7591 §2: "The "jwks_uri" and
+  // "jwks" parameters MUST NOT both be present"). Empty: none.
+  std::string jwks;
+  std::string jwks_uri;
   TimePoint created_at{};
   TimePoint updated_at{};
 };

@@ -98,6 +98,9 @@ inline oauth::Client full_client(std::string id) {
   std::string with_nul = digest('\xff');
   with_nul[3] = '\0';
   c.previous_secret = oauth::SecretDigest{with_nul, at(1'700'000'600)};
+  // Kept as text, exactly: spacing, member order and escapes as given.
+  c.jwks =
+      R"({"keys": [{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k\u00e9"}]})";
   c.created_at = at(1'700'000'000);
   c.updated_at = at(1'700'000'300);
   return c;
@@ -128,6 +131,8 @@ inline void expect_same(const oauth::Client& want, const oauth::Client& got) {
     EXPECT_EQ(want.previous_secret->sha256, got.previous_secret->sha256);
     EXPECT_EQ(want.previous_secret->expires_at, got.previous_secret->expires_at);
   }
+  EXPECT_EQ(want.jwks, got.jwks);
+  EXPECT_EQ(want.jwks_uri, got.jwks_uri);
   EXPECT_EQ(want.created_at, got.created_at);
   EXPECT_EQ(want.updated_at, got.updated_at);
 }
@@ -241,11 +246,13 @@ TEST_P(StoreConformance, UpdateClientReplacesEveryField) {
   changed.attributes = {{"team", "core"}};
   changed.secret = oauth::SecretDigest{digest('\x07'), std::nullopt};
   changed.previous_secret = oauth::SecretDigest{digest('\x01'), at(1'700'000'900)};
+  changed.jwks_uri = "https://keys.example.com/rot.json";
   changed.updated_at = at(1'700'000'800);
   ASSERT_TRUE(clients().update_client(changed).has_value());
   auto got = clients().get_client("rot");
   ASSERT_TRUE(got.has_value());
   expect_same(changed, *got);
+  EXPECT_TRUE(got->jwks.empty());
 
   // And back to no previous secret.
   changed.previous_secret.reset();
@@ -253,6 +260,16 @@ TEST_P(StoreConformance, UpdateClientReplacesEveryField) {
   got = clients().get_client("rot");
   ASSERT_TRUE(got.has_value());
   EXPECT_FALSE(got->previous_secret.has_value());
+
+  // An update that would hold both kinds of keys changes nothing.
+  oauth::Client both = changed;
+  both.jwks = R"({"keys":[]})";
+  auto refused = clients().update_client(both);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().code, Code::kInvalidArgument);
+  got = clients().get_client("rot");
+  ASSERT_TRUE(got.has_value());
+  expect_same(changed, *got);
 }
 
 TEST_P(StoreConformance, ListClientsIsOrderedById) {
@@ -286,6 +303,22 @@ TEST_P(StoreConformance, InvalidClientIsRefused) {
   oauth::Client bad_utf8 = minimal_client("utf8");
   bad_utf8.allowed_scopes = {"\xff\xfe"};
   r = clients().create_client(bad_utf8);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+
+  for (const char* jwks : {"[]", "{\"keys\":", "not json", "\"{}\""}) {
+    oauth::Client bad_jwks = minimal_client("jwks");
+    bad_jwks.jwks = jwks;
+    r = clients().create_client(bad_jwks);
+    ASSERT_FALSE(r.has_value()) << jwks;
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument) << jwks;
+  }
+
+  // RFC 7591 §2: "The "jwks_uri" and "jwks" parameters MUST NOT both be present".
+  oauth::Client both = minimal_client("both");
+  both.jwks = R"({"keys":[]})";
+  both.jwks_uri = "https://keys.example.com/both.json";
+  r = clients().create_client(both);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Code::kInvalidArgument);
 

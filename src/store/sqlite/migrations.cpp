@@ -118,10 +118,20 @@ CREATE TABLE policy_versions (
 ) STRICT;
 )sql";
 
+// Federation (capability 4): a client's public keys for private_key_jwt, registered inline
+// (a JWKS object) or published at a URL, never both. Clients written before have neither.
+constexpr std::string_view kV4 = R"sql(
+ALTER TABLE clients ADD COLUMN jwks TEXT NOT NULL DEFAULT ''
+  CHECK (jwks = '' OR (json_valid(jwks) AND json_type(jwks) = 'object'));
+ALTER TABLE clients ADD COLUMN jwks_uri TEXT NOT NULL DEFAULT ''
+  CHECK (jwks_uri = '' OR jwks = '');
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kV1},
     Migration{2, kV2},
     Migration{3, kV3},
+    Migration{4, kV4},
 };
 
 }  // namespace

@@ -106,9 +106,25 @@ std::optional<TimePoint> optional_time(std::optional<std::int64_t> s) {
 constexpr std::string_view kClientColumns =
     "id, name, attributes, allowed_scopes, allowed_audiences, auth_methods, status, "
     "secret_digest, secret_expires_at, previous_secret_digest, previous_secret_expires_at, "
-    "created_at, updated_at";
+    "created_at, updated_at, jwks, jwks_uri";
 
-// Binds ?1..?13 in the order of kClientColumns, after validating the record.
+// A client's registered JWKS: empty, or the text of a JSON object (its keys are the
+// registry's to check; the store keeps only what it can read back).
+Result<void> check_jwks(const oauth::Client& c) {
+  if (!c.jwks.empty()) {
+    json::error_code ec;
+    json::value value = json::parse(c.jwks, ec);
+    if (ec || !value.is_object()) {
+      return std::unexpected(Error::invalid_argument("client jwks is not a JSON object"));
+    }
+  }
+  if (!c.jwks.empty() && !c.jwks_uri.empty()) {
+    return std::unexpected(Error::invalid_argument("a client has jwks or jwks_uri, not both"));
+  }
+  return Ok();
+}
+
+// Binds ?1..?15 in the order of kClientColumns, after validating the record.
 Result<void> bind_client(Statement& st, const oauth::Client& c) {
   SIGIL_CHECK(check_not_empty(c.id, "client id"));
   SIGIL_CHECK(check_digest(c.secret.sha256, "client secret digest"));
@@ -119,6 +135,7 @@ Result<void> bind_client(Statement& st, const oauth::Client& c) {
   SIGIL_TRY(scopes, list_to_json(c.allowed_scopes, "client scopes"));
   SIGIL_TRY(audiences, list_to_json(c.allowed_audiences, "client audiences"));
   SIGIL_TRY(methods, list_to_json(c.auth_methods, "client auth methods"));
+  SIGIL_CHECK(check_jwks(c));
   st.bind_text(1, c.id);
   st.bind_text(2, c.name);
   st.bind_text(3, attributes);
@@ -137,6 +154,8 @@ Result<void> bind_client(Statement& st, const oauth::Client& c) {
   }
   st.bind(12, to_unix(c.created_at));
   st.bind(13, to_unix(c.updated_at));
+  st.bind_text(14, c.jwks);
+  st.bind_text(15, c.jwks_uri);
   return Ok();
 }
 
@@ -168,6 +187,8 @@ Result<oauth::Client> read_client(const Statement& st) {
   }
   c.created_at = from_unix(st.int64(11));
   c.updated_at = from_unix(st.int64(12));
+  c.jwks = st.text(13);
+  c.jwks_uri = st.text(14);
   return c;
 }
 
@@ -453,7 +474,7 @@ Result<void> SqliteStore::create_client(const oauth::Client& client) {
   std::lock_guard lock(mu_);
   SIGIL_TRY(st, db_->prepare(sql("INSERT INTO clients (", kClientColumns,
                                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                                 "?13)")));
+                                 "?13, ?14, ?15)")));
   SIGIL_CHECK(bind_client(st, client));
   auto done = st.run();
   if (!done && done.error().code == Code::kAlreadyExists) {
@@ -490,7 +511,8 @@ Result<void> SqliteStore::update_client(const oauth::Client& client) {
                              "allowed_audiences = ?5, auth_methods = ?6, status = ?7, "
                              "secret_digest = ?8, secret_expires_at = ?9, "
                              "previous_secret_digest = ?10, previous_secret_expires_at = ?11, "
-                             "created_at = ?12, updated_at = ?13 WHERE id = ?1"));
+                             "created_at = ?12, updated_at = ?13, jwks = ?14, jwks_uri = ?15 "
+                             "WHERE id = ?1"));
   SIGIL_CHECK(bind_client(st, client));
   SIGIL_CHECK(st.run());
   if (db_->changes() == 0) return std::unexpected(Error::not_found("no client " + client.id));

@@ -375,10 +375,71 @@ TEST_F(SqliteStoreTest, MigrationThreeKeepsVersionTwoData) {
   store.reset();
 
   Raw raw(db_path());
-  EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 3);
+  EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), migrations().back().version);
   EXPECT_EQ(raw.integer("SELECT applied_at FROM schema_migrations WHERE version = 2"),
             1'650'000'000);
   EXPECT_EQ(raw.text("SELECT name FROM clients WHERE id = 'old-client'"), "Adopted by the policy");
+}
+
+// ---- client keys, SQLite-specific ----
+
+TEST_F(SqliteStoreTest, MigrationFourKeepsVersionThreeClients) {
+  {
+    auto db = Database::open(db_path(), std::chrono::milliseconds(1000));
+    ASSERT_TRUE(db.has_value()) << db.error().message;
+    ASSERT_TRUE(migrate_to(*db, from_unix(1'680'000'000), 3).has_value());
+  }
+  {
+    Raw raw(db_path());
+    ASSERT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 3);
+    ASSERT_EQ(raw.integer("SELECT count(*) FROM pragma_table_info('clients') WHERE name = 'jwks'"),
+              0);
+    ASSERT_EQ(raw.exec("INSERT INTO clients (id, name, status, secret_digest, created_at, "
+                       "updated_at) VALUES ('old-client', 'Old', 'active', zeroblob(32), 1, 2)"),
+              SQLITE_OK);
+  }
+
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  auto client = store->get_client("old-client");
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  EXPECT_EQ(client->name, "Old");
+  EXPECT_TRUE(client->jwks.empty());
+  EXPECT_TRUE(client->jwks_uri.empty());
+
+  // Version 4 is in place and usable for the clients written before it.
+  oauth::Client updated = *client;
+  updated.jwks_uri = "https://keys.example.com/old.json";
+  ASSERT_TRUE(store->update_client(updated).has_value());
+  store.reset();
+
+  Raw raw(db_path());
+  EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 4);
+  EXPECT_EQ(raw.integer("SELECT applied_at FROM schema_migrations WHERE version = 3"),
+            1'680'000'000);
+  EXPECT_EQ(raw.text("SELECT jwks_uri FROM clients WHERE id = 'old-client'"),
+            "https://keys.example.com/old.json");
+}
+
+// The schema refuses what the code refuses, for writers that bypass the code.
+TEST_F(SqliteStoreTest, ClientKeyChecksAreInTheSchema) {
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  oauth::Client client = conformance::minimal_client("keys");
+  ASSERT_TRUE(store->create_client(client).has_value());
+  Raw raw(db_path());
+  auto set = [&](const std::string& assignments) {
+    return raw.exec("UPDATE clients SET " + assignments + " WHERE id = 'keys'");
+  };
+  EXPECT_NE(set("jwks = '[]'"), SQLITE_OK);
+  EXPECT_NE(set("jwks = 'not json'"), SQLITE_OK);
+  EXPECT_NE(set("jwks = NULL"), SQLITE_OK);
+  EXPECT_NE(set("jwks_uri = NULL"), SQLITE_OK);
+  EXPECT_NE(set("jwks = '{\"keys\":[]}', jwks_uri = 'https://k.example/j.json'"), SQLITE_OK);
+  EXPECT_EQ(set("jwks = '{\"keys\":[]}'"), SQLITE_OK);
+  EXPECT_NE(set("jwks_uri = 'https://k.example/j.json'"), SQLITE_OK);
+  EXPECT_EQ(set("jwks = '', jwks_uri = 'https://k.example/j.json'"), SQLITE_OK);
+  EXPECT_EQ(raw.text("SELECT jwks_uri FROM clients WHERE id = 'keys'"), "https://k.example/j.json");
 }
 
 // The schema refuses what the code refuses, for writers that bypass the code.
