@@ -362,5 +362,69 @@ TEST(Key, RsaComponentsAndChecks) {
   EXPECT_EQ(Key::generate(KeyType::kRsa, 1024).error().code, Code::kInvalidArgument);
 }
 
+// Made with: openssl ecparam -genkey -name prime256v1 -noout
+constexpr std::string_view kEcPem = R"(-----BEGIN EC PRIVATE KEY-----
+MHcCAQEEIBeB+iOKYjoVL8cmXl5Kiv0Bgho/08FlriCvzpiHuwnMoAoGCCqGSM49
+AwEHoUQDQgAEy4gut5ZEge/aB5KVOFJkKWGnei+3EDcUcbzupB4zo+AqLrAGr9gd
+9gHVkQpOceOHISJajdxFa8wtL9JsFJo+aw==
+-----END EC PRIVATE KEY-----
+)";
+// Made with: openssl genpkey -algorithm ed25519
+constexpr std::string_view kEd25519Pem = R"(-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEIOB6nLmeKQAZHWpXoJQTO+c8GtgwSUy81PCzYqF7du3L
+-----END PRIVATE KEY-----
+)";
+// Made with: openssl genpkey -algorithm ed25519 -aes256 -pass pass:test
+constexpr std::string_view kEncryptedPem = R"(-----BEGIN ENCRYPTED PRIVATE KEY-----
+MIGbMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAhuabIxNhpQfwICCAAw
+DAYIKoZIhvcNAgkFADAdBglghkgBZQMEASoEENKCr5P7e6R6JNXA+gLlw6MEQDum
+l8IzJ0VPayZ3K86YdiHu6jGaddA+4KLpBf6nR2QveMV2jXJwKqO2GQ4oB9ye4PUd
+ieDn5mDI8GTfkmVtKv8=
+-----END ENCRYPTED PRIVATE KEY-----
+)";
+// Made with: openssl genpkey -algorithm ed25519 | openssl pkey -pubout
+constexpr std::string_view kPublicPem = R"(-----BEGIN PUBLIC KEY-----
+MCowBQYDK2VwAyEA0qhjSVydugmKXr6qN3qTjHT8SI49tKqhK8cDIF57x0M=
+-----END PUBLIC KEY-----
+)";
+
+TEST(Key, PrivatePemTraditionalAndPkcs8) {
+  auto ec = Key::from_private_pem(kEcPem);
+  ASSERT_TRUE(ec.has_value()) << ec.error().message;
+  EXPECT_EQ(ec->type(), KeyType::kEcP256);
+  EXPECT_TRUE(ec->is_private());
+  auto sig = ec->sign(SignatureScheme::kEcdsaP256Sha256, "message");
+  ASSERT_TRUE(sig.has_value());
+  EXPECT_TRUE(ec->public_key()->verify(SignatureScheme::kEcdsaP256Sha256, "message", *sig));
+  // The key read is the key written: the private scalar from the PEM text.
+  EXPECT_EQ(hex_encode(ec->ec_components(true)->d),
+            "1781fa238a623a152fc7265e5e4a8afd01821a3fd3c165ae20afce9887bb09cc");
+
+  auto ed = Key::from_private_pem(kEd25519Pem);
+  ASSERT_TRUE(ed.has_value()) << ed.error().message;
+  EXPECT_EQ(ed->type(), KeyType::kEd25519);
+  EXPECT_EQ(hex_encode(ed->okp_components(true)->d),
+            "e07a9cb99e2900191d6a57a094133be73c1ad830494cbcd4f0b362a17b76edcb");
+
+  // Leading text (as `openssl` writes with -text) is skipped, as PEM readers do.
+  auto with_text = Key::from_private_pem("comment line\n" + std::string(kEd25519Pem));
+  ASSERT_TRUE(with_text.has_value());
+}
+
+TEST(Key, PrivatePemRefusals) {
+  auto encrypted = Key::from_private_pem(kEncryptedPem);
+  ASSERT_FALSE(encrypted.has_value());
+  EXPECT_EQ(encrypted.error().code, Code::kInvalidArgument);
+  EXPECT_NE(encrypted.error().message.find("encrypted"), std::string::npos);
+  EXPECT_EQ(Key::from_private_pem(kPublicPem).error().code, Code::kInvalidArgument);
+  EXPECT_EQ(Key::from_private_pem("").error().code, Code::kInvalidArgument);
+  EXPECT_EQ(Key::from_private_pem("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+                .error()
+                .code,
+            Code::kInvalidArgument);
+  // The error queue is left empty for the next caller.
+  EXPECT_TRUE(Key::generate(KeyType::kEcP256).has_value());
+}
+
 }  // namespace
 }  // namespace sigil::crypto

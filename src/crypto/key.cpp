@@ -2,10 +2,12 @@
 
 #include <openssl/core_names.h>
 #include <openssl/ecdsa.h>
+#include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
 #include <array>
+#include <limits>
 #include <mutex>
 #include <vector>
 
@@ -444,6 +446,27 @@ Result<Key> Key::from_private_pkcs8(std::string_view der) {
   }
   PkeyPtr pkey(EVP_PKCS82PKEY(p8.get()));
   if (!pkey) return std::unexpected(invalid("unusable PKCS#8 private key"));
+  SIGIL_TRY(type, classify(pkey.get()));
+  SIGIL_CHECK(check_key(pkey.get(), type, true));
+  return Key(std::make_unique<Impl>(std::move(pkey), type, true));
+}
+
+Result<Key> Key::from_private_pem(std::string_view pem) {
+  using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
+  if (pem.size() > static_cast<std::size_t>(std::numeric_limits<int>::max())) {
+    return std::unexpected(invalid("PEM text too large"));
+  }
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return std::unexpected(openssl_error("BIO_new_mem_buf"));
+  // No passphrase callback would mean OpenSSL's default one, which prompts on the
+  // terminal; this one declines, so an encrypted key fails here instead.
+  auto no_passphrase = [](char*, int, int, void*) -> int { return -1; };
+  PkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
+  if (!pkey) {
+    const bool encrypted = pem.find("ENCRYPTED") != std::string_view::npos;
+    return std::unexpected(invalid(encrypted ? "the PEM private key is encrypted; decrypt it first"
+                                             : "not a PEM private key"));
+  }
   SIGIL_TRY(type, classify(pkey.get()));
   SIGIL_CHECK(check_key(pkey.get(), type, true));
   return Key(std::make_unique<Impl>(std::move(pkey), type, true));

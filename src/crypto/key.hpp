@@ -85,6 +85,12 @@ class Key {
   static Result<Key> from_private_pkcs8(std::string_view der);
   Result<std::string> private_pkcs8() const;
 
+  // A private key from PEM text as `openssl genpkey` / `openssl ecparam -genkey` /
+  // `openssl genrsa` write it ("PRIVATE KEY", "EC PRIVATE KEY" or "RSA PRIVATE KEY"),
+  // checked as the imports above. An encrypted key is refused (never prompted for): the
+  // caller decrypts it first. kInvalidArgument naming what is wrong.
+  static Result<Key> from_private_pem(std::string_view pem);
+
   Key(Key&&) noexcept;
   Key& operator=(Key&&) noexcept;
   ~Key();

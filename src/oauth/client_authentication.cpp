@@ -1,16 +1,210 @@
 #include "oauth/client_authentication.hpp"
 
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <memory>
+
+#include "base/base64url.hpp"
+#include "jose/jwt.hpp"
+
 namespace sigil::oauth {
+
+namespace {
+
+constexpr std::string_view kAuthFailed = "client authentication failed";
+// RFC 7523 §2.2: "The value of the "client_assertion_type" is
+// "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"."
+constexpr std::string_view kJwtBearerAssertionType =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+// As jose::Limits: a larger assertion is refused before anything is decoded.
+constexpr std::size_t kMaxAssertionBytes = jose::Limits{}.max_token_bytes;
+// A jti is an identifier, not a document; the replay cache keeps only its digest, but a
+// bound keeps audit records and logs readable.
+constexpr std::size_t kMaxJtiBytes = 256;
+
+Denial invalid_client(std::string reason, std::string description = std::string(kAuthFailed),
+                      std::string detail = {}) {
+  Denial d{OAuthError::kInvalidClient, std::move(description), std::move(reason)};
+  d.detail = std::move(detail);
+  return d;
+}
+
+// The "sub" of the unverified payload, only to choose which client's keys verify it.
+std::optional<std::string> unverified_subject(std::string_view jwt) {
+  const auto first = jwt.find('.');
+  if (first == std::string_view::npos) return std::nullopt;
+  const auto second = jwt.find('.', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  auto payload = base64url_decode(jwt.substr(first + 1, second - first - 1));
+  if (!payload) return std::nullopt;
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(*payload, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  const auto* sub = value.as_object().if_contains("sub");
+  if (sub == nullptr || !sub->is_string() || sub->get_string().empty()) return std::nullopt;
+  return std::string(sub->get_string());
+}
+
+// Signature-stage refusals say nothing beyond kAuthFailed (as a wrong secret does not);
+// what is checked once the signature holds may be told to the one who signed.
+std::string describe(jose::Reason reason) {
+  switch (reason) {
+    case jose::Reason::kExpired:
+      return "the client assertion has expired";
+    case jose::Reason::kNotYetValid:
+    case jose::Reason::kIssuedInFuture:
+      return "the client assertion is not valid yet";
+    case jose::Reason::kMissingClaim:
+      return "the client assertion lacks a required claim (exp, iss)";
+    case jose::Reason::kWrongIssuer:
+      return "the client assertion's iss must be the client_id";
+    case jose::Reason::kWrongType:
+    case jose::Reason::kWrongAudience:
+    case jose::Reason::kMalformed:
+    case jose::Reason::kTooLarge:
+    case jose::Reason::kAlgorithmNotAllowed:
+    case jose::Reason::kUnsupportedHeader:
+    case jose::Reason::kUnknownKey:
+    case jose::Reason::kBadSignature:
+      break;
+  }
+  return std::string(kAuthFailed);
+}
+
+bool audience_matches(const boost::json::value* aud, const std::vector<std::string>& accepted) {
+  auto accepted_one = [&](const boost::json::value& v) {
+    return v.is_string() && std::find(accepted.begin(), accepted.end(),
+                                      std::string_view(v.get_string())) != accepted.end();
+  };
+  if (aud == nullptr) return false;
+  if (aud->is_string()) return accepted_one(*aud);
+  if (!aud->is_array()) return false;
+  return std::any_of(aud->get_array().begin(), aud->get_array().end(), accepted_one);
+}
+
+// Checks a private_key_jwt assertion for `client` (RFC 7523 §3, RFC 7521 §4.2), in this
+// order: signature by one of the client's keys, iss, exp, nbf/iat, sub, aud, lifetime, jti,
+// replay. Nothing is remembered unless everything else holds.
+std::expected<void, Denial> verify_assertion(std::string_view assertion, const Client& client,
+                                             const jose::JwkSet* registered_keys,
+                                             const AssertionContext& context, TimePoint now) {
+  jose::Expectations want;
+  want.algorithms = client_assertion_algorithms();
+  // RFC 7523 §3: "The JWT MUST contain an "iss" (issuer) claim that contains a unique
+  // identifier for the entity that issued the JWT. ... For client authentication, the
+  // issuer MUST be the "client_id" of the OAuth client" (RFC 7521 §5.2).
+  want.issuer = client.id;
+  want.leeway = context.leeway;
+  // RFC 7523 §3: "The JWT MUST contain an "exp" (expiration time) claim that limits the
+  // time window during which the JWT can be used."
+  want.require_exp = true;
+
+  std::expected<jose::VerifiedJwt, jose::VerifyError> jwt =
+      std::unexpected(jose::VerifyError{jose::Reason::kUnknownKey, "no keys"});
+  if (registered_keys != nullptr) {
+    jwt = jose::verify_jwt(assertion, *registered_keys, want, now);
+  } else if (!client.jwks_uri.empty()) {
+    if (context.keys == nullptr) {
+      return std::unexpected(
+          invalid_client("jwks_uri_unavailable", std::string(kAuthFailed),
+                         "no key source is configured to fetch " + client.jwks_uri));
+    }
+    // Fetched keys are asked again once when the assertion names a key they lack: the
+    // client may have rotated its keys since they were cached.
+    for (bool refresh : {false, true}) {
+      auto keys = context.keys->keys_at(client.jwks_uri, refresh);
+      if (!keys) {
+        return std::unexpected(invalid_client(
+            "jwks_uri_unavailable", "the client's keys cannot be fetched from its jwks_uri now",
+            keys.error().message));
+      }
+      jwt = jose::verify_jwt(assertion, **keys, want, now);
+      if (jwt || jwt.error().reason != jose::Reason::kUnknownKey) break;
+    }
+  } else {
+    return std::unexpected(invalid_client("no_registered_keys"));
+  }
+  if (!jwt) {
+    return std::unexpected(invalid_client("assertion_" + std::string(to_string(jwt.error().reason)),
+                                          describe(jwt.error().reason), jwt.error().detail));
+  }
+
+  // RFC 7523 §3: "The JWT MUST contain a "sub" (subject) claim ... For client
+  // authentication, the subject MUST be the "client_id" of the OAuth client."
+  if (jwt->string_claim("sub") != std::optional<std::string_view>(client.id)) {
+    return std::unexpected(invalid_client("assertion_wrong_subject",
+                                          "the client assertion's sub must be the client_id"));
+  }
+  // RFC 7523 §3: "The JWT MUST contain an "aud" (audience) claim containing a value that
+  // identifies the authorization server as an intended audience. ... The authorization
+  // server MUST reject any JWT that does not contain its own identity as the intended
+  // audience."
+  if (!audience_matches(jwt->claims().if_contains("aud"), context.audiences)) {
+    return std::unexpected(
+        invalid_client("assertion_wrong_audience",
+                       "the client assertion's aud must name this server (its issuer or the "
+                       "endpoint URL)"));
+  }
+  // A long-lived assertion is a bearer credential in all but name: cap how far ahead its
+  // exp may be, so that a leaked one is short-lived.
+  const std::int64_t exp = *jwt->time_claim("exp");  // present: require_exp
+  if (exp > to_unix(now + context.max_lifetime)) {
+    return std::unexpected(invalid_client("assertion_lifetime_too_long",
+                                          "the client assertion's exp is more than " +
+                                              std::to_string(context.max_lifetime.count()) +
+                                              " seconds ahead"));
+  }
+  // RFC 7523 §3: "The JWT MAY contain a "jti" (JWT ID) claim that provides a unique
+  // identifier for the token. The authorization server MAY ensure that JWTs are not
+  // replayed by maintaining the set of used "jti" values for the length of time for which
+  // the JWT would be considered valid based on the applicable "exp" instant." sigil
+  // requires one, and does.
+  const auto jti = jwt->string_claim("jti");
+  if (!jti || jti->empty() || jti->size() > kMaxJtiBytes) {
+    return std::unexpected(invalid_client(
+        "assertion_missing_jti",
+        "the client assertion needs a jti (a unique identifier of at most 256 bytes)"));
+  }
+  if (context.replays == nullptr) {
+    return std::unexpected(invalid_client("replay_check_unavailable", std::string(kAuthFailed),
+                                          "no replay cache is configured"));
+  }
+  // Accepted until exp + leeway, so remembered as long.
+  if (!context.replays->first_use(client.id + '\n' + std::string(*jti),
+                                  from_unix(exp) + context.leeway, now)) {
+    return std::unexpected(
+        invalid_client("assertion_replayed", "the client assertion was used before"));
+  }
+  return {};
+}
+
+}  // namespace
+
+const std::vector<jose::Algorithm>& client_assertion_algorithms() {
+  // "none" and HS* have no jose::Algorithm at all.
+  static const std::vector<jose::Algorithm> algorithms = {
+      jose::Algorithm::kES256, jose::Algorithm::kES384, jose::Algorithm::kEdDSA,
+      jose::Algorithm::kRS256, jose::Algorithm::kPS256};
+  return algorithms;
+}
 
 std::expected<AuthenticatedClient, ClientAuthenticationFailure> authenticate_client(
     const ClientRegistry& clients, const PresentedCredentials& presented, const FormParams& params,
-    TimePoint now) {
+    TimePoint now, const AssertionContext* assertions) {
   ClientAuthenticationFailure failure;
   const auto body_id = params.get("client_id");
   const auto body_secret = params.get("client_secret");
+  const auto assertion_type = params.get("client_assertion_type");
+  const auto assertion = params.get("client_assertion");
+  const bool assertion_tried = assertion_type.has_value() || assertion.has_value();
   if (presented.basic) {
     failure.client_id = presented.basic->client_id;
     failure.auth_method = std::string(kClientSecretBasic);
+  } else if (assertion_tried) {
+    if (body_id) failure.client_id = std::string(*body_id);
+    failure.auth_method = std::string(kPrivateKeyJwt);
   } else if (body_id) {
     failure.client_id = std::string(*body_id);
     if (body_secret) failure.auth_method = std::string(kClientSecretPost);
@@ -22,7 +216,8 @@ std::expected<AuthenticatedClient, ClientAuthenticationFailure> authenticate_cli
 
   // RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in each
   // request."
-  if (presented.tried_header() && body_secret) {
+  if ((presented.tried_header() && body_secret) ||
+      (assertion_tried && (presented.tried_header() || body_secret))) {
     return denied(OAuthError::kInvalidRequest,
                   "the client MUST NOT use more than one authentication method",
                   "multiple_auth_methods");
@@ -38,6 +233,50 @@ std::expected<AuthenticatedClient, ClientAuthenticationFailure> authenticate_cli
     return denied(OAuthError::kInvalidClient, "client authentication failed",
                   "malformed_authorization_header");
   }
+
+  if (assertion_tried) {
+    // RFC 7521 §4.2: client_assertion_type "REQUIRED", client_assertion "REQUIRED".
+    if (!assertion_type || !assertion) {
+      return denied(OAuthError::kInvalidRequest,
+                    "client_assertion_type and client_assertion go together",
+                    "incomplete_client_assertion");
+    }
+    if (*assertion_type != kJwtBearerAssertionType) {
+      return denied(OAuthError::kInvalidClient, "unsupported client_assertion_type",
+                    "unsupported_assertion_type");
+    }
+    if (assertions == nullptr) {
+      return denied(OAuthError::kInvalidClient, "private_key_jwt is not accepted at this endpoint",
+                    "unsupported_auth_method");
+    }
+    if (assertion->size() > kMaxAssertionBytes) {
+      return denied(OAuthError::kInvalidClient, "the client assertion is too large",
+                    "assertion_too_large");
+    }
+    auto subject = unverified_subject(*assertion);
+    if (!subject) {
+      return denied(OAuthError::kInvalidClient,
+                    "the client assertion is not a JWT with a sub claim", "assertion_malformed");
+    }
+    if (failure.client_id.empty()) failure.client_id = *subject;
+    // RFC 7521 §4.2: client_id "OPTIONAL. ... If present, the value of the "client_id"
+    // parameter MUST identify the client that is being authenticated" (RFC 7523 §3: the
+    // sub).
+    if (body_id && *body_id != *subject) {
+      return denied(OAuthError::kInvalidClient, "client_id differs from the client assertion's sub",
+                    "client_id_mismatch");
+    }
+    auto client = clients.authenticate_assertion(
+        *subject, [&](const Client& candidate, const jose::JwkSet* registered_keys) {
+          return verify_assertion(*assertion, candidate, registered_keys, *assertions, now);
+        });
+    if (!client) {
+      failure.denial = std::move(client.error());
+      return std::unexpected(std::move(failure));
+    }
+    return std::move(*client);
+  }
+
   std::string_view client_id;
   std::string_view secret;
   std::string_view method;

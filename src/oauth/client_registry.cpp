@@ -1,9 +1,14 @@
 #include "oauth/client_registry.hpp"
 
+#include <boost/json/object.hpp>
+#include <boost/json/parse.hpp>
+#include <boost/url/parse.hpp>
+
 #include <algorithm>
 
 #include "base/secrets.hpp"
 #include "crypto/digest.hpp"
+#include "jose/jwk.hpp"
 #include "oauth/validation.hpp"
 
 namespace sigil::oauth {
@@ -16,6 +21,8 @@ constexpr std::size_t kMaxAttributeKeyBytes = 64;
 constexpr std::size_t kMaxAttributeValueBytes = 1024;
 constexpr std::size_t kMaxListEntries = 256;
 constexpr std::string_view kAuthFailed = "client authentication failed";
+// 16 keys of the largest RSA size fit with room to spare.
+constexpr std::size_t kMaxClientJwksBytes = 64 * 1024;
 
 bool is_printable_utf8_free_text(std::string_view s) {
   // Names and attribute values are shown in tables and logs: no control characters.
@@ -50,10 +57,91 @@ Result<void> sort_unique(std::vector<std::string>& values, bool (*valid)(std::st
 }
 
 bool is_known_auth_method(std::string_view m) {
-  return m == kClientSecretBasic || m == kClientSecretPost;
+  return m == kClientSecretBasic || m == kClientSecretPost || m == kPrivateKeyJwt;
 }
 
+bool allows(const std::vector<std::string>& methods, std::string_view method) {
+  return std::find(methods.begin(), methods.end(), method) != methods.end();
+}
+
+// Why `uri` may not be a client's jwks_uri, or "" when it may.
+std::string jwks_uri_problem(std::string_view uri) {
+  if (!is_valid_audience(uri)) {
+    return "is not a URL: use 1 to 2048 printable ASCII characters without spaces";
+  }
+  auto parsed = boost::urls::parse_absolute_uri(uri);
+  if (!parsed) return "is not an absolute URL";
+  if (parsed->has_userinfo()) return "carries a user name (...@): leave it out";
+  if (parsed->encoded_host().empty()) return "has no host";
+  const auto scheme = parsed->scheme_id();
+  if (scheme == boost::urls::scheme::https) return "";
+  if (scheme != boost::urls::scheme::http) return "is not an https URL";
+  const std::string_view host = parsed->encoded_host();  // an IPv6 address in brackets
+  if (host == "127.0.0.1" || host == "localhost" || host == "[::1]") return "";
+  return "uses http, which is allowed only for a loopback host (127.0.0.1, localhost, [::1]): "
+         "use https";
+}
+
+// Members that only a private (or symmetric) key has (RFC 7518 §6.2.2, §6.3.2, §6.4.1;
+// RFC 8037 §2).
+constexpr std::string_view kPrivateMembers[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
+
 }  // namespace
+
+std::vector<std::string> default_auth_methods(bool has_keys) {
+  if (has_keys) return {std::string(kPrivateKeyJwt)};
+  return {std::string(kClientSecretBasic), std::string(kClientSecretPost)};
+}
+
+bool uses_client_secret(const std::vector<std::string>& methods) {
+  return allows(methods, kClientSecretBasic) || allows(methods, kClientSecretPost);
+}
+
+Result<std::string> check_client_keys(std::string_view jwks, std::string_view jwks_uri) {
+  auto bad = [](std::string what) { return std::unexpected(Error::invalid_argument(what)); };
+  // RFC 7591 §2: "The "jwks_uri" and "jwks" parameters MUST NOT both be present in the
+  // same request or response."
+  if (!jwks.empty() && !jwks_uri.empty()) return bad("give jwks or jwks_uri, not both");
+  if (!jwks_uri.empty()) {
+    if (auto problem = jwks_uri_problem(jwks_uri); !problem.empty()) {
+      return bad("jwks_uri " + problem);
+    }
+  }
+  if (jwks.empty()) return std::string();
+  if (jwks.size() > kMaxClientJwksBytes) {
+    return bad("jwks is over " + std::to_string(kMaxClientJwksBytes / 1024) + " KiB");
+  }
+
+  // Look at the raw members first: JwkSet::parse would import a private key, and skip a
+  // key it cannot use, where a registration must refuse both.
+  boost::system::error_code ec;
+  const boost::json::value doc = boost::json::parse(jwks, ec);
+  const boost::json::value* keys =
+      ec || !doc.is_object() ? nullptr : doc.as_object().if_contains("keys");
+  if (keys == nullptr || !keys->is_array()) return bad("jwks is not a JWKS ({\"keys\":[...]})");
+  const auto& entries = keys->as_array();
+  if (entries.empty()) return bad("jwks holds no key");
+  if (entries.size() > kMaxClientKeys) {
+    return bad("jwks holds more than " + std::to_string(kMaxClientKeys) + " keys");
+  }
+  for (const auto& entry : entries) {
+    if (!entry.is_object()) return bad("jwks holds an entry that is not a JSON object");
+    for (std::string_view member : kPrivateMembers) {
+      if (entry.as_object().contains(member)) {
+        return bad("jwks holds a private key (member \"" + std::string(member) +
+                   "\"): register the public key only");
+      }
+    }
+  }
+  auto set = jose::JwkSet::parse(jwks);
+  if (!set) return bad("jwks: " + set.error().message);
+  if (set->keys().size() != entries.size()) {
+    return bad(
+        "jwks holds a key sigil cannot verify with: use EC P-256 or P-384, Ed25519, or RSA with "
+        "\"alg\" RS256 or PS256, for signatures");
+  }
+  return set->to_json();
+}
 
 Result<void> validate_new_client(NewClient& request) {
   if (request.id && !is_valid_client_id(*request.id)) {
@@ -74,10 +162,15 @@ Result<void> validate_new_client(NewClient& request) {
   }
   SIGIL_CHECK(sort_unique(request.allowed_scopes, is_valid_scope_token, "scope"));
   SIGIL_CHECK(sort_unique(request.allowed_audiences, is_valid_audience, "audience"));
-  if (request.auth_methods.empty()) {
-    request.auth_methods = {std::string(kClientSecretBasic), std::string(kClientSecretPost)};
-  }
+  SIGIL_TRY(jwks, check_client_keys(request.jwks, request.jwks_uri));
+  request.jwks = std::move(jwks);
+  const bool has_keys = !request.jwks.empty() || !request.jwks_uri.empty();
+  if (request.auth_methods.empty()) request.auth_methods = default_auth_methods(has_keys);
   SIGIL_CHECK(sort_unique(request.auth_methods, is_known_auth_method, "auth method"));
+  if (!has_keys && allows(request.auth_methods, kPrivateKeyJwt)) {
+    return std::unexpected(Error::invalid_argument(
+        "private_key_jwt needs the client's public keys: jwks or jwks_uri"));
+  }
   return Ok();
 }
 
@@ -100,7 +193,7 @@ Result<void> ClientRegistry::reload() {
   ClientMap fresh;
   for (auto& c : clients) {
     std::string id = c.id;
-    fresh.emplace(std::move(id), std::make_shared<const Client>(std::move(c)));
+    fresh.emplace(std::move(id), make_cached(std::move(c)));
   }
   std::unique_lock lock(cache_mu_);
   clients_.swap(fresh);
@@ -119,22 +212,43 @@ Result<void> ClientRegistry::write_batch(
   for (auto* written : {&batch.create, &batch.update}) {
     for (auto& client : *written) {
       std::string id = client.id;
-      clients_.insert_or_assign(std::move(id), std::make_shared<const Client>(std::move(client)));
+      clients_.insert_or_assign(std::move(id), make_cached(std::move(client)));
     }
   }
   return Ok();
 }
 
+ClientRegistry::Cached ClientRegistry::make_cached(Client client) {
+  Cached cached;
+  if (!client.jwks.empty()) {
+    // Checked when it was registered; a stored set that no longer parses (a damaged
+    // store) leaves the client without keys rather than stopping every client.
+    if (auto set = jose::JwkSet::parse(client.jwks)) {
+      cached.keys = std::make_shared<const jose::JwkSet>(std::move(*set));
+    }
+  }
+  cached.client = std::make_shared<const Client>(std::move(client));
+  return cached;
+}
+
+std::optional<ClientRegistry::Cached> ClientRegistry::find_cached(std::string_view id) const {
+  std::shared_lock lock(cache_mu_);
+  auto it = clients_.find(id);
+  if (it == clients_.end()) return std::nullopt;
+  return it->second;
+}
+
 std::shared_ptr<const Client> ClientRegistry::find(std::string_view id) const {
   std::shared_lock lock(cache_mu_);
   auto it = clients_.find(id);
-  return it == clients_.end() ? nullptr : it->second;
+  return it == clients_.end() ? nullptr : it->second.client;
 }
 
 void ClientRegistry::put(Client client) {
-  auto entry = std::make_shared<const Client>(std::move(client));
+  Cached entry = make_cached(std::move(client));
+  std::string id = entry.client->id;
   std::unique_lock lock(cache_mu_);
-  clients_.insert_or_assign(entry->id, std::move(entry));
+  clients_.insert_or_assign(std::move(id), std::move(entry));
 }
 
 Result<CreatedClient> ClientRegistry::create(NewClient request, TimePoint now) {
@@ -150,14 +264,22 @@ Result<CreatedClient> ClientRegistry::create(NewClient request, TimePoint now) {
   client.allowed_scopes = std::move(request.allowed_scopes);
   client.allowed_audiences = std::move(request.allowed_audiences);
   client.auth_methods = std::move(request.auth_methods);
+  client.jwks = std::move(request.jwks);
+  client.jwks_uri = std::move(request.jwks_uri);
   client.status = ClientStatus::kActive;
-  ClientSecret secret = make_client_secret();
-  client.secret = std::move(secret.digest);
+  // A client that authenticates with its keys alone gets no secret: one that nothing
+  // accepts would only be something more to leak.
+  SecretString shown;
+  if (uses_client_secret(client.auth_methods)) {
+    ClientSecret secret = make_client_secret();
+    client.secret = std::move(secret.digest);
+    shown = std::move(secret.secret);
+  }
   client.created_at = now;
   client.updated_at = now;
   SIGIL_CHECK(store_.create_client(client));
   put(client);
-  return CreatedClient{std::move(client), std::move(secret.secret)};
+  return CreatedClient{std::move(client), std::move(shown)};
 }
 
 Result<Client> ClientRegistry::get(std::string_view id) const {
@@ -170,7 +292,7 @@ std::vector<Client> ClientRegistry::list() const {
   std::shared_lock lock(cache_mu_);
   std::vector<Client> out;
   out.reserve(clients_.size());
-  for (const auto& [id, client] : clients_) out.push_back(*client);
+  for (const auto& [id, cached] : clients_) out.push_back(*cached.client);
   return out;
 }
 
@@ -206,6 +328,50 @@ Result<SecretString> ClientRegistry::rotate_secret(std::string_view id, Seconds 
   SIGIL_CHECK(store_.update_client(client));
   put(std::move(client));
   return std::move(secret.secret);
+}
+
+Result<Client> ClientRegistry::set_keys(std::string_view id, std::string_view jwks,
+                                        std::string_view jwks_uri, TimePoint now) {
+  SIGIL_TRY(normalised, check_client_keys(jwks, jwks_uri));
+  std::lock_guard write(write_mu_);
+  auto current = find(id);
+  if (!current) return std::unexpected(Error::not_found("no client \"" + std::string(id) + "\""));
+  Client client = *current;
+  const bool has_keys = !normalised.empty() || !jwks_uri.empty();
+  if (!has_keys && allows(client.auth_methods, kPrivateKeyJwt)) {
+    return std::unexpected(
+        Error::failed_precondition("client \"" + client.id +
+                                   "\" authenticates with private_key_jwt: its keys cannot be "
+                                   "removed"));
+  }
+  client.jwks = std::move(normalised);
+  client.jwks_uri = std::string(jwks_uri);
+  if (has_keys && !allows(client.auth_methods, kPrivateKeyJwt)) {
+    client.auth_methods.emplace_back(kPrivateKeyJwt);
+    std::sort(client.auth_methods.begin(), client.auth_methods.end());
+  }
+  client.updated_at = now;
+  SIGIL_CHECK(store_.update_client(client));
+  put(client);
+  return client;
+}
+
+std::expected<AuthenticatedClient, Denial> ClientRegistry::authenticate_assertion(
+    std::string_view client_id, const AssertionVerifier& verify) const {
+  auto deny = [](std::string reason) {
+    return std::unexpected(
+        Denial{OAuthError::kInvalidClient, std::string(kAuthFailed), std::move(reason)});
+  };
+  // A snapshot: the client may change while its keys are being fetched.
+  auto cached = find_cached(client_id);
+  if (!cached) return deny("unknown_client");
+  const Client& client = *cached->client;
+  if (!allows(client.auth_methods, kPrivateKeyJwt)) return deny("auth_method_not_allowed");
+  if (auto verified = verify(client, cached->keys.get()); !verified) {
+    return std::unexpected(std::move(verified.error()));
+  }
+  if (client.status != ClientStatus::kActive) return deny("client_disabled");
+  return AuthenticatedClient(std::move(cached->client), std::string(kPrivateKeyJwt));
 }
 
 std::expected<AuthenticatedClient, Denial> ClientRegistry::authenticate(std::string_view client_id,

@@ -1,5 +1,7 @@
-// The registry of clients: registration, status (the kill switch), secret rotation and
-// client authentication (RFC 6749 §2.3.1, client_secret_basic / client_secret_post).
+// The registry of clients: registration, status (the kill switch), secret rotation, the
+// client's public keys, and client authentication (RFC 6749 §2.3.1, client_secret_basic /
+// client_secret_post; RFC 7523 §2.2, private_key_jwt, whose assertion the caller verifies:
+// see authenticate_assertion()).
 //
 // All clients are cached in memory, loaded by load() and updated by every change made
 // through the registry; authenticate() and is_active() read only the cache (one SHA-256
@@ -30,6 +32,7 @@
 #include "base/clock.hpp"
 #include "base/error.hpp"
 #include "base/secrets.hpp"
+#include "jose/jwk.hpp"
 #include "oauth/model.hpp"
 #include "oauth/oauth_error.hpp"
 #include "oauth/ports.hpp"
@@ -38,6 +41,10 @@ namespace sigil::oauth {
 
 inline constexpr std::string_view kClientSecretBasic = "client_secret_basic";
 inline constexpr std::string_view kClientSecretPost = "client_secret_post";
+inline constexpr std::string_view kPrivateKeyJwt = "private_key_jwt";
+
+// At most this many keys in a client's registered JWKS.
+inline constexpr std::size_t kMaxClientKeys = 16;
 
 struct NewClient {
   std::optional<std::string> id;  // generated ("cl_" + 16 base32 characters) when absent
@@ -45,19 +52,47 @@ struct NewClient {
   std::map<std::string, std::string> attributes;
   std::vector<std::string> allowed_scopes;     // RFC 6749 §3.3 scope tokens
   std::vector<std::string> allowed_audiences;  // see is_valid_audience()
-  std::vector<std::string> auth_methods;       // defaults to both client_secret_* methods
+  std::vector<std::string> auth_methods;       // default: default_auth_methods()
+  // Public keys for private_key_jwt, at most one of the two (see check_client_keys()).
+  // The `{}` lets designated initializers that stop at auth_methods stand.
+  std::string jwks{};      // JSON text of a JWKS; empty: none
+  std::string jwks_uri{};  // where the client publishes its JWKS; empty: none
 };
 
 struct CreatedClient {
   Client client;
-  SecretString secret;  // the only copy of the secret: show it once
+  // The only copy of the secret: show it once. Empty when the client authenticates with
+  // no client_secret_* method (it is then created without a secret).
+  SecretString secret;
 };
 
+// The auth methods of a client registered without any: private_key_jwt when it registers
+// keys, else client_secret_basic and client_secret_post.
+std::vector<std::string> default_auth_methods(bool has_keys);
+
+// True when `methods` holds client_secret_basic or client_secret_post.
+bool uses_client_secret(const std::vector<std::string>& methods);
+
+// Checks a client's public keys, and returns `jwks` normalised: the public members of
+// each key with its "kid" (the RFC 7638 thumbprint when the key has none) and "alg"
+// written out (empty when `jwks` is empty). kInvalidArgument when:
+//   - both are given (RFC 7591 §2: "The "jwks_uri" and "jwks" parameters MUST NOT both
+//     be present");
+//   - jwks is over 64 KiB, is not a JWKS (RFC 7517 §5), holds a private member (d, p,
+//     q, dp, dq, qi, oth, k), holds no key or more than kMaxClientKeys, or a key sigil
+//     cannot verify with (EC P-256/P-384, Ed25519, RSA >= 2048 bits with "alg" RS256 or
+//     PS256; "use" sig);
+//   - jwks_uri is not an absolute https URL without user name or fragment (http only for
+//     a loopback host: 127.0.0.1, [::1], localhost), of at most 2048 printable
+//     characters.
+Result<std::string> check_client_keys(std::string_view jwks, std::string_view jwks_uri);
+
 // Checks a registration request as create() does, and normalises it the same way: scopes,
-// audiences and auth methods sorted and unique, no auth methods meaning both
-// client_secret_* methods. kInvalidArgument naming the first thing that is wrong. For
-// components that write clients in their own store transaction (policy apply), so that
-// what they write obeys the registry's rules.
+// audiences and auth methods sorted and unique, no auth methods meaning
+// default_auth_methods(), the JWKS as check_client_keys() returns it. private_key_jwt is
+// allowed only with keys (jwks or jwks_uri). kInvalidArgument naming the first thing that
+// is wrong. For components that write clients in their own store transaction (policy
+// apply), so that what they write obeys the registry's rules.
 Result<void> validate_new_client(NewClient& request);
 
 // A new client secret: 256 random bits, and the digest that is stored instead of it.
@@ -75,8 +110,9 @@ struct ClientBatch {
   std::vector<std::string> remove;  // ids
 };
 
-// A client whose credentials were checked. Only ClientRegistry::authenticate() makes one,
-// so a function taking an AuthenticatedClient cannot be reached without authentication.
+// A client whose credentials were checked. Only ClientRegistry::authenticate() and
+// authenticate_assertion() make one, so a function taking an AuthenticatedClient cannot be
+// reached without authentication.
 // Holds a snapshot of the client as it was when authenticated.
 class AuthenticatedClient {
  public:
@@ -97,8 +133,9 @@ class ClientRegistry {
   // Reads every client from the store. The store must outlive the registry.
   static Result<std::unique_ptr<ClientRegistry>> load(ClientStore& store);
 
-  // Registers a client with a new 256-bit secret.
-  // kInvalidArgument: bad id, name, attribute, scope, audience or auth method;
+  // Registers a client, with a new 256-bit secret when one of its auth methods is a
+  // client_secret_* one.
+  // kInvalidArgument: bad id, name, attribute, scope, audience, auth method or keys;
   // kAlreadyExists: the id is taken; store errors as they come.
   Result<CreatedClient> create(NewClient request, TimePoint now);
 
@@ -116,6 +153,14 @@ class ClientRegistry {
   // negative overlap, kNotFound for an unknown id.
   Result<SecretString> rotate_secret(std::string_view id, Seconds overlap, TimePoint now);
 
+  // Replaces the client's public keys (at most one of jwks / jwks_uri, checked and
+  // normalised as check_client_keys() does). Keys given: private_key_jwt is added to the
+  // client's auth methods (keys are registered to authenticate with them). Both empty:
+  // the keys are removed, which kFailedPrecondition refuses while the client allows
+  // private_key_jwt. kInvalidArgument for bad keys, kNotFound for an unknown id.
+  Result<Client> set_keys(std::string_view id, std::string_view jwks, std::string_view jwks_uri,
+                          TimePoint now);
+
   // Checks a client's credentials. Every failure is invalid_client with the same
   // description; `reason` tells them apart for the audit: "unknown_client", "bad_secret",
   // "expired_secret" (a rotated-out secret after its overlap), "client_disabled",
@@ -124,6 +169,19 @@ class ClientRegistry {
                                                           std::string_view secret,
                                                           std::string_view method,
                                                           TimePoint now) const;
+
+  // Authenticates a client by a signed assertion (private_key_jwt). `verify` checks the
+  // assertion against the client's record and keys and returns the denial when it does
+  // not hold: `registered_keys` is the client's jwks, parsed once when the client was
+  // cached (null when it registered none, or a jwks_uri instead). `verify` is called only
+  // for a known client that allows private_key_jwt, and under no lock. Every failure is
+  // invalid_client; reasons "unknown_client", "auth_method_not_allowed", "client_disabled"
+  // (checked after `verify`, as the secret is checked before the status above), or
+  // verify's own.
+  using AssertionVerifier = std::function<std::expected<void, Denial>(
+      const Client& client, const jose::JwkSet* registered_keys)>;
+  std::expected<AuthenticatedClient, Denial> authenticate_assertion(
+      std::string_view client_id, const AssertionVerifier& verify) const;
 
   // True when the client exists and is enabled.
   bool is_active(std::string_view client_id) const;
@@ -145,9 +203,16 @@ class ClientRegistry {
   ClientRegistry& operator=(const ClientRegistry&) = delete;
 
  private:
-  using ClientMap = std::map<std::string, std::shared_ptr<const Client>, std::less<>>;
+  // A cached client and its registered JWKS, parsed (null when it has none).
+  struct Cached {
+    std::shared_ptr<const Client> client;
+    std::shared_ptr<const jose::JwkSet> keys;
+  };
+  using ClientMap = std::map<std::string, Cached, std::less<>>;
 
   explicit ClientRegistry(ClientStore& store) : store_(store) {}
+  static Cached make_cached(Client client);
+  std::optional<Cached> find_cached(std::string_view id) const;
   std::shared_ptr<const Client> find(std::string_view id) const;
   void put(Client client);
 

@@ -6,6 +6,8 @@
 
 #include <initializer_list>
 
+#include "oauth/client_authentication.hpp"
+
 namespace sigil::oauth {
 
 namespace {
@@ -23,7 +25,13 @@ std::string authorization_server_metadata(std::string_view issuer,
   const std::string base(issuer);
   boost::json::array algs;
   for (auto alg : signing_algs) algs.emplace_back(jose::to_string(alg));
-  const auto auth_methods = strings({"client_secret_basic", "client_secret_post"});
+  const auto auth_methods =
+      strings({"client_secret_basic", "client_secret_post", "private_key_jwt"});
+  // RFC 8414 §2: the JWS algorithms "supported by the token endpoint for the signature on
+  // the JWT used to authenticate the client at the token endpoint for the
+  // "private_key_jwt" and "client_secret_jwt" authentication methods".
+  boost::json::array assertion_algs;
+  for (auto alg : client_assertion_algorithms()) assertion_algs.emplace_back(jose::to_string(alg));
 
   boost::json::object m;
   m["issuer"] = base;
@@ -31,10 +39,15 @@ std::string authorization_server_metadata(std::string_view issuer,
   m["jwks_uri"] = base + "/.well-known/jwks.json";
   m["introspection_endpoint"] = base + "/oauth2/introspect";
   m["revocation_endpoint"] = base + "/oauth2/revoke";
-  m["grant_types_supported"] = strings({"client_credentials"});
+  m["grant_types_supported"] =
+      strings({"client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer",
+               "urn:ietf:params:oauth:grant-type:token-exchange"});
   m["token_endpoint_auth_methods_supported"] = auth_methods;
   m["introspection_endpoint_auth_methods_supported"] = auth_methods;
   m["revocation_endpoint_auth_methods_supported"] = auth_methods;
+  m["token_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
+  m["introspection_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
+  m["revocation_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
   // OpenID Connect Discovery 1.0 §3 makes response_types_supported,
   // subject_types_supported and id_token_signing_alg_values_supported REQUIRED, and OIDC
   // client libraries (openid-client) refuse a document without them. sigil has no

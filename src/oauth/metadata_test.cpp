@@ -17,22 +17,31 @@ TEST(MetadataTest, DescribesTheEndpoints) {
   const auto text = authorization_server_metadata(
       "https://sigil.test", {jose::Algorithm::kES256, jose::Algorithm::kEdDSA});
   const auto m = boost::json::parse(text).as_object();
-  const std::vector<std::string> methods{"client_secret_basic", "client_secret_post"};
+  const std::vector<std::string> methods{"client_secret_basic", "client_secret_post",
+                                         "private_key_jwt"};
+  const std::vector<std::string> assertion_algs{"ES256", "ES384", "EdDSA", "RS256", "PS256"};
   EXPECT_EQ(m.at("issuer").as_string(), "https://sigil.test");
   EXPECT_EQ(m.at("token_endpoint").as_string(), "https://sigil.test/oauth2/token");
   EXPECT_EQ(m.at("jwks_uri").as_string(), "https://sigil.test/.well-known/jwks.json");
   EXPECT_EQ(m.at("introspection_endpoint").as_string(), "https://sigil.test/oauth2/introspect");
   EXPECT_EQ(m.at("revocation_endpoint").as_string(), "https://sigil.test/oauth2/revoke");
-  EXPECT_EQ(strings(m.at("grant_types_supported")), std::vector<std::string>{"client_credentials"});
+  EXPECT_EQ(
+      strings(m.at("grant_types_supported")),
+      (std::vector<std::string>{"client_credentials", "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                "urn:ietf:params:oauth:grant-type:token-exchange"}));
   EXPECT_EQ(strings(m.at("token_endpoint_auth_methods_supported")), methods);
   EXPECT_EQ(strings(m.at("introspection_endpoint_auth_methods_supported")), methods);
   EXPECT_EQ(strings(m.at("revocation_endpoint_auth_methods_supported")), methods);
+  EXPECT_EQ(strings(m.at("token_endpoint_auth_signing_alg_values_supported")), assertion_algs);
+  EXPECT_EQ(strings(m.at("introspection_endpoint_auth_signing_alg_values_supported")),
+            assertion_algs);
+  EXPECT_EQ(strings(m.at("revocation_endpoint_auth_signing_alg_values_supported")), assertion_algs);
   EXPECT_TRUE(m.at("response_types_supported").as_array().empty());
   EXPECT_EQ(strings(m.at("subject_types_supported")), std::vector<std::string>{"public"});
   EXPECT_EQ(strings(m.at("id_token_signing_alg_values_supported")),
             (std::vector<std::string>{"ES256", "EdDSA"}));
   EXPECT_FALSE(m.contains("scopes_supported"));
-  EXPECT_EQ(m.size(), 12u);
+  EXPECT_EQ(m.size(), 15u);
 }
 
 }  // namespace

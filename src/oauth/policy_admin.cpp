@@ -29,11 +29,16 @@ Result<std::shared_ptr<const policy::CompiledPolicy>> compile_document(std::stri
 }
 
 // The client a service declares: named after it, with its attributes (labels are for
-// selecting services in the policy, not part of the identity) and authentication methods,
-// bounded by what the policy could ever grant it. Checked and normalised by the registry's
-// own rules, so that a client written by apply is one create() would have accepted.
+// selecting services in the policy, not part of the identity), authentication methods and
+// jwks_uri, bounded by what the policy could ever grant it. Checked and normalised by the
+// registry's own rules, so that a client written by apply is one create() would have
+// accepted. `registered_jwks` is the JWKS the client registered through the admin API:
+// not the policy's to declare, but it counts as the keys private_key_jwt needs. The
+// default auth methods follow from what the policy declares alone, so that registering a
+// JWKS does not take the secret methods away at the next apply.
 Result<NewClient> declared_client(const policy::Service& service,
-                                  const policy::CompiledPolicy& compiled) {
+                                  const policy::CompiledPolicy& compiled,
+                                  const std::string& registered_jwks) {
   NewClient request;
   request.id = service.name;
   request.name = service.name;
@@ -41,7 +46,11 @@ Result<NewClient> declared_client(const policy::Service& service,
   policy::Reach reach = compiled.reach(service.name);
   request.allowed_scopes = std::move(reach.scopes);
   request.allowed_audiences = std::move(reach.audiences);
-  request.auth_methods = service.auth_methods;
+  request.auth_methods = service.auth_methods.empty()
+                             ? default_auth_methods(!service.jwks_uri.empty())
+                             : service.auth_methods;
+  request.jwks = registered_jwks;
+  request.jwks_uri = service.jwks_uri;
   auto valid = validate_new_client(request);
   if (!valid) {
     return std::unexpected(Error::invalid_argument(policy::format(
@@ -66,6 +75,7 @@ std::vector<std::string_view> assign_declared(Client& client, const NewClient& d
   assign(client.allowed_scopes, declared.allowed_scopes, "allowed scopes");
   assign(client.allowed_audiences, declared.allowed_audiences, "allowed audiences");
   assign(client.auth_methods, declared.auth_methods, "auth methods");
+  assign(client.jwks_uri, declared.jwks_uri, "jwks_uri");
   return changed;
 }
 
@@ -161,8 +171,10 @@ Result<PolicyAdministration::Prepared> PolicyAdministration::prepare(
   for (const auto& client : clients) by_id.emplace(client.id, &client);
 
   for (const auto& service : proposed.services) {
-    SIGIL_TRY(declared, declared_client(service, *out.compiled));
     auto existing = by_id.find(service.name);
+    SIGIL_TRY(declared,
+              declared_client(service, *out.compiled,
+                              existing == by_id.end() ? std::string() : existing->second->jwks));
     if (existing == by_id.end()) {
       out.plan.clients.push_back({service.name, ClientAction::kCreate, ""});
       out.create.push_back(std::move(declared));
@@ -240,10 +252,11 @@ Result<AppliedPolicy> PolicyAdministration::apply(std::string_view document,
       client.allowed_scopes = std::move(request.allowed_scopes);
       client.allowed_audiences = std::move(request.allowed_audiences);
       client.auth_methods = std::move(request.auth_methods);
+      client.jwks_uri = std::move(request.jwks_uri);
       client.status = ClientStatus::kActive;
-      // Without a secret (an empty digest) nothing authenticates as the client until
-      // someone rotates one in.
-      if (options.issue_secrets) {
+      // Without a secret (an empty digest) nothing authenticates as the client with a
+      // secret until someone rotates one in; a client that uses no secret method gets none.
+      if (options.issue_secrets && uses_client_secret(client.auth_methods)) {
         ClientSecret secret = make_client_secret();
         client.secret = std::move(secret.digest);
         applied.credentials.push_back({client.id, std::move(secret.secret)});

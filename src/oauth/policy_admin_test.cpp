@@ -266,6 +266,93 @@ TEST_F(PolicyAdminTest, WithoutSecretsNewClientsCannotAuthenticate) {
   EXPECT_EQ(authenticate("video-service", &empty), "bad_secret");
 }
 
+// A service that publishes its keys: its client carries the jwks_uri and, with no auth
+// methods declared, authenticates with private_key_jwt only and gets no secret.
+constexpr std::string_view kPolicyKeys = R"yaml(version: 1
+services:
+  - name: signer
+    jwks_uri: https://keys.example.com/signer.json
+  - name: both
+    jwks_uri: https://keys.example.com/both.json
+    auth_methods: [client_secret_basic, private_key_jwt]
+  - name: plain
+audiences:
+  - name: api
+    scopes: [read]
+grants:
+  - caller: signer
+    audience: api
+    scopes: [read]
+)yaml";
+
+TEST_F(PolicyAdminTest, PublishedKeysAreCarriedOntoTheClient) {
+  AppliedPolicy applied = apply_ok(kPolicyKeys, kT1);
+  const Client signer = client("signer");
+  EXPECT_EQ(signer.jwks_uri, "https://keys.example.com/signer.json");
+  EXPECT_EQ(signer.auth_methods, std::vector<std::string>{"private_key_jwt"});
+  EXPECT_TRUE(signer.secret.sha256.empty());
+  EXPECT_EQ(find_secret(applied, "signer"), nullptr);
+  const Client both = client("both");
+  EXPECT_EQ(both.auth_methods,
+            (std::vector<std::string>{"client_secret_basic", "private_key_jwt"}));
+  EXPECT_EQ(authenticate("both", find_secret(applied, "both")), "ok");
+  EXPECT_TRUE(client("plain").jwks_uri.empty());
+  EXPECT_EQ(authenticate("plain", find_secret(applied, "plain")), "ok");
+
+  // A changed jwks_uri is an update the plan names.
+  std::string moved(kPolicyKeys);
+  moved.replace(moved.find("signer.json"), 11, "signer-v2.json");
+  auto plan = admin_->plan(moved);
+  ASSERT_TRUE(plan.has_value()) << plan.error().message;
+  const ClientChange* change = find_change(*plan, "signer");
+  ASSERT_NE(change, nullptr);
+  EXPECT_EQ(change->action, ClientAction::kUpdate);
+  EXPECT_NE(change->note.find("jwks_uri"), std::string::npos) << change->note;
+  apply_ok(moved, kT2);
+  EXPECT_EQ(client("signer").jwks_uri, "https://keys.example.com/signer-v2.json");
+}
+
+TEST_F(PolicyAdminTest, KeysRegisteredThroughTheApiAreKeptAndCount) {
+  // An existing client that registered its JWKS through the admin API may be declared
+  // with private_key_jwt and no jwks_uri; the next apply keeps its keys.
+  auto key = jose::Jwk::generate(jose::Algorithm::kES256);
+  NewClient n;
+  n.id = "api-keyed";
+  n.jwks = jose::JwkSet({key->public_key()}).to_json();
+  auto created = registry_->create(std::move(n), kT1);
+  ASSERT_TRUE(created.has_value());
+  const std::string jwks = created->client.jwks;
+  constexpr std::string_view kDeclared = R"yaml(version: 1
+services:
+  - name: api-keyed
+    auth_methods: [private_key_jwt]
+)yaml";
+  apply_ok(kDeclared, kT2);
+  EXPECT_EQ(client("api-keyed").jwks, jwks);
+  EXPECT_EQ(client("api-keyed").auth_methods, std::vector<std::string>{"private_key_jwt"});
+
+  // Without any keys, private_key_jwt is refused, naming the service.
+  constexpr std::string_view kKeyless = R"yaml(version: 1
+services:
+  - name: keyless
+    auth_methods: [private_key_jwt]
+)yaml";
+  auto refused = admin_->apply(kKeyless, by("admin"), kT3);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("keyless"), std::string::npos);
+  EXPECT_NE(refused.error().message.find("jwks"), std::string::npos) << refused.error().message;
+
+  // Inline keys and a declared jwks_uri cannot both hold.
+  constexpr std::string_view kBoth = R"yaml(version: 1
+services:
+  - name: api-keyed
+    jwks_uri: https://keys.example.com/api-keyed.json
+)yaml";
+  refused = admin_->apply(kBoth, by("admin"), kT3);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("not both"), std::string::npos) << refused.error().message;
+}
+
 TEST_F(PolicyAdminTest, ChangedGrantsUpdateTheBoundsAndKeepTheSecrets) {
   AppliedPolicy first = apply_ok(kPolicyV1, kT1);
   AppliedPolicy second = apply_ok(kPolicyV2, kT2);
