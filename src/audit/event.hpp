@@ -23,7 +23,12 @@ struct Event {
   std::vector<std::string> audience;
   std::vector<std::string> scopes;
   std::string jti;
-  std::string subject;  // what the action was about (a client id, a kid, a token's client)
+  std::string subject;  // what the action was about (a client id, a kid, a token's sub)
+  // Delegation (token exchange): the token's actors, outermost first, comma-separated
+  // ("B,A": B acts through A for the subject).
+  std::string actor;
+  // Federation: the external identity a token came from, "<external iss> <external sub>".
+  std::string federated;
   std::string source_address;
   Decision decision = Decision::kDeny;
   std::string reason;  // why denied or failed; empty when allowed

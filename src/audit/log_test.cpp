@@ -81,6 +81,24 @@ TEST(ToJsonLine, PolicyRuleAndDetailFollowTheReason) {
   EXPECT_FALSE(internal::open_record(edited).has_value());
 }
 
+TEST(ToJsonLine, ActorAndFederatedFollowTheSubjectWhenSet) {
+  Event e;
+  e.decision = Decision::kAllow;
+  e.subject = "octocat";
+  e.actor = "checkout,frontend";
+  e.federated = "https://token.actions.githubusercontent.com repo:acme/web:ref:refs/heads/main";
+  EXPECT_EQ(to_json_line(e, 6), R"({"seq":6,"time":"1970-01-01T00:00:00.000Z","subject":"octocat",)"
+                                R"("actor":"checkout,frontend",)"
+                                R"("federated":"https://token.actions.githubusercontent.com )"
+                                R"(repo:acme/web:ref:refs/heads/main","decision":"allow"})");
+  // Without delegation or federation neither appears.
+  Event plain;
+  plain.subject = "billing";
+  const std::string line = to_json_line(plain, 7);
+  EXPECT_EQ(line.find("actor"), std::string::npos) << line;
+  EXPECT_EQ(line.find("federated"), std::string::npos) << line;
+}
+
 TEST(ToJsonLine, EscapesWhatJsonRequires) {
   Event e;
   e.reason = "bad \"client\"\n\x01\\";

@@ -22,13 +22,17 @@ Result<IssuedToken> issue_access_token(const KeyRing& keys, const Client& client
   if (!positive) {
     return std::unexpected(Error::internal("an access token's lifetime must be positive"));
   }
+  const std::int64_t iat = to_unix(now);
+  if (grant.not_after && to_unix(*grant.not_after) <= iat) {
+    return std::unexpected(Error::internal("an access token's not_after must be after now"));
+  }
   SIGIL_TRY(signer, keys.signer(now));
   const TokenSettings& settings = keys.settings();
   const Seconds lifetime =
       std::min({grant.default_lifetime.value_or(settings.default_lifetime),
                 grant.lifetime.value_or(settings.max_lifetime), settings.max_lifetime});
-  const std::int64_t iat = to_unix(now);
-  const std::int64_t exp = iat + lifetime.count();
+  std::int64_t exp = iat + lifetime.count();
+  if (grant.not_after) exp = std::min(exp, to_unix(*grant.not_after));
 
   IssuedToken token;
   token.jti = base64url_encode(random_bytes(16));
@@ -51,6 +55,12 @@ Result<IssuedToken> issue_access_token(const KeyRing& keys, const Client& client
   claims["jti"] = token.jti;
   claims["client_id"] = client.id;
   if (!grant.scopes.empty()) claims["scope"] = join_scope(grant.scopes);
+  if (grant.act) claims["act"] = *grant.act;
+  if (grant.federated) {
+    claims[kFederatedClaim] = boost::json::object{{"iss", grant.federated->issuer},
+                                                  {"sub", grant.federated->subject},
+                                                  {"rule", grant.federated->rule}};
+  }
   if (!client.attributes.empty()) {
     boost::json::object attributes;
     for (const auto& [k, v] : client.attributes) attributes[k] = v;
@@ -59,6 +69,36 @@ Result<IssuedToken> issue_access_token(const KeyRing& keys, const Client& client
   SIGIL_TRY(compact, signer->sign(boost::json::serialize(claims)));
   token.compact = std::move(compact);
   return token;
+}
+
+std::string actor_chain(const boost::json::object& act) {
+  std::string chain;
+  const boost::json::object* level = &act;
+  while (level != nullptr) {
+    const auto* sub = level->if_contains("sub");
+    if (sub == nullptr || !sub->is_string()) break;
+    if (!chain.empty()) chain += ',';
+    chain += sub->get_string();
+    const auto* inner = level->if_contains("act");
+    level = inner != nullptr && inner->is_object() ? &inner->get_object() : nullptr;
+  }
+  return chain;
+}
+
+std::optional<FederatedIdentity> federated_identity(const boost::json::object& claims) {
+  const auto* claim = claims.if_contains(kFederatedClaim);
+  if (claim == nullptr || !claim->is_object()) return std::nullopt;
+  const auto& o = claim->get_object();
+  auto text = [&](std::string_view name) -> std::optional<std::string> {
+    const auto* v = o.if_contains(name);
+    if (v == nullptr || !v->is_string()) return std::nullopt;
+    return std::string(v->get_string());
+  };
+  auto issuer = text("iss");
+  auto subject = text("sub");
+  auto rule = text("rule");
+  if (!issuer || !subject || !rule) return std::nullopt;
+  return FederatedIdentity{std::move(*issuer), std::move(*subject), std::move(*rule)};
 }
 
 std::expected<jose::VerifiedJwt, jose::VerifyError> verify_access_token(std::string_view token,

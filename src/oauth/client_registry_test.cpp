@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json/serialize.hpp>
+
 #include <atomic>
 #include <thread>
 
@@ -341,6 +343,250 @@ TEST_F(ClientRegistryTest, WriteBatchUpdatesTheCacheOnlyWhenItSucceeds) {
   EXPECT_EQ(reason("gone", gone.secret.reveal()), "unknown_client");
   // The cache holds what the batch said was written, whatever the store holds.
   EXPECT_EQ(reason("made", kept.secret.reveal()), "ok");
+}
+
+// ---- public keys (private_key_jwt) ----
+
+std::string public_jwks(std::initializer_list<jose::Algorithm> algs) {
+  jose::JwkSet set;
+  for (auto alg : algs) set.add(jose::Jwk::generate(alg)->public_key());
+  return set.to_json();
+}
+
+std::string refusal(NewClient n) {
+  auto r = validate_new_client(n);
+  if (r) return "ok";
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+  return r.error().message;
+}
+
+TEST(ClientKeysTest, KeysMakePrivateKeyJwtTheDefaultAndNeedNoSecret) {
+  NewClient inline_keys;
+  inline_keys.jwks = public_jwks({jose::Algorithm::kES256});
+  ASSERT_TRUE(validate_new_client(inline_keys).has_value());
+  EXPECT_EQ(inline_keys.auth_methods, std::vector<std::string>{"private_key_jwt"});
+  EXPECT_FALSE(uses_client_secret(inline_keys.auth_methods));
+
+  NewClient published;
+  published.jwks_uri = "https://keys.example.com/jwks.json";
+  ASSERT_TRUE(validate_new_client(published).has_value());
+  EXPECT_EQ(published.auth_methods, std::vector<std::string>{"private_key_jwt"});
+
+  // Methods given are kept.
+  NewClient both;
+  both.jwks_uri = "https://keys.example.com/jwks.json";
+  both.auth_methods = {"private_key_jwt", "client_secret_post"};
+  ASSERT_TRUE(validate_new_client(both).has_value());
+  EXPECT_EQ(both.auth_methods, (std::vector<std::string>{"client_secret_post", "private_key_jwt"}));
+  EXPECT_TRUE(uses_client_secret(both.auth_methods));
+}
+
+TEST(ClientKeysTest, PrivateKeyJwtNeedsKeys) {
+  NewClient n;
+  n.auth_methods = {"private_key_jwt"};
+  EXPECT_NE(refusal(n).find("jwks or jwks_uri"), std::string::npos);
+  n.auth_methods = {"client_secret_basic", "private_key_jwt"};
+  EXPECT_NE(refusal(n), "ok");
+}
+
+TEST(ClientKeysTest, JwksIsNormalisedToPublicKeysWithKidAndAlg) {
+  auto key = jose::Jwk::generate(jose::Algorithm::kEdDSA);
+  boost::json::object jwk = key->public_json();
+  jwk.erase("kid");
+  jwk.erase("alg");
+  jwk.erase("use");
+  NewClient n;
+  n.jwks = boost::json::serialize(boost::json::object{{"keys", boost::json::array{jwk}}});
+  ASSERT_TRUE(validate_new_client(n).has_value());
+  auto set = jose::JwkSet::parse(n.jwks);
+  ASSERT_TRUE(set.has_value());
+  ASSERT_EQ(set->keys().size(), 1u);
+  EXPECT_EQ(set->keys()[0].kid(), key->thumbprint());
+  EXPECT_NE(n.jwks.find("\"alg\":\"EdDSA\""), std::string::npos) << n.jwks;
+  EXPECT_NE(n.jwks.find("\"kid\":\"" + key->thumbprint() + "\""), std::string::npos);
+}
+
+TEST(ClientKeysTest, JwksMustHoldUsablePublicKeysOnly) {
+  NewClient n;
+  // A private key: refused, whatever else it holds.
+  auto key = jose::Jwk::generate(jose::Algorithm::kES256);
+  auto der = key->private_pkcs8();
+  ASSERT_TRUE(der.has_value());
+  boost::json::object with_d = key->public_json();
+  with_d["d"] = "AAAA";
+  n.jwks = boost::json::serialize(boost::json::object{{"keys", boost::json::array{with_d}}});
+  EXPECT_NE(refusal(n).find("private key"), std::string::npos);
+  n.jwks = R"({"keys":[{"kty":"oct","k":"c2VjcmV0"}]})";
+  EXPECT_NE(refusal(n).find("private key"), std::string::npos);
+
+  // Not a JWKS, or an empty one.
+  for (const char* bad :
+       {"[]", "{}", R"({"keys":{}})", R"({"keys":[]})", R"({"keys":[1]})", "not json"}) {
+    n.jwks = bad;
+    EXPECT_NE(refusal(n), "ok") << bad;
+  }
+
+  // Keys sigil cannot verify with are refused here, not skipped as in a fetched set.
+  boost::json::object rsa_without_alg = jose::Jwk::generate(jose::Algorithm::kRS256)->public_json();
+  rsa_without_alg.erase("alg");
+  n.jwks =
+      boost::json::serialize(boost::json::object{{"keys", boost::json::array{rsa_without_alg}}});
+  EXPECT_NE(refusal(n).find("cannot verify"), std::string::npos);
+  boost::json::object for_encryption = key->public_json();
+  for_encryption["use"] = "enc";
+  n.jwks =
+      boost::json::serialize(boost::json::object{{"keys", boost::json::array{for_encryption}}});
+  EXPECT_NE(refusal(n).find("cannot verify"), std::string::npos);
+  n.jwks = R"({"keys":[{"kty":"EC","crv":"secp256k1","x":"AA","y":"BB"}]})";
+  EXPECT_NE(refusal(n).find("cannot verify"), std::string::npos);
+
+  n.jwks = R"({"keys":[)" + std::string(64 * 1024, ' ') + "]}";
+  EXPECT_NE(refusal(n).find("64 KiB"), std::string::npos);
+
+  // At most 16 keys.
+  boost::json::array many;
+  for (std::size_t i = 0; i < kMaxClientKeys + 1; ++i) {
+    many.push_back(jose::Jwk::generate(jose::Algorithm::kEdDSA)->public_json());
+  }
+  n.jwks = boost::json::serialize(boost::json::object{{"keys", many}});
+  EXPECT_NE(refusal(n).find("more than 16"), std::string::npos);
+  many.pop_back();
+  n.jwks = boost::json::serialize(boost::json::object{{"keys", many}});
+  EXPECT_EQ(refusal(n), "ok");
+}
+
+TEST(ClientKeysTest, JwksAndJwksUriAreExclusive) {
+  NewClient n;
+  n.jwks = public_jwks({jose::Algorithm::kES256});
+  n.jwks_uri = "https://keys.example.com/jwks.json";
+  EXPECT_NE(refusal(n).find("not both"), std::string::npos);
+}
+
+TEST(ClientKeysTest, JwksUriIsHttpsOrLoopbackHttp) {
+  for (const char* good :
+       {"https://keys.example.com/jwks.json", "https://keys.example.com:8443/a?b=c",
+        "http://127.0.0.1:8080/jwks.json", "http://localhost/jwks", "http://[::1]:9/jwks"}) {
+    NewClient n;
+    n.jwks_uri = good;
+    EXPECT_EQ(refusal(n), "ok") << good;
+  }
+  for (const char* bad :
+       {"http://keys.example.com/jwks.json", "ftp://keys.example.com/jwks.json",
+        "https://user@keys.example.com/jwks.json", "https://keys.example.com/j#frag",
+        "https:///jwks.json", "/jwks.json", "https://keys example.com/", "http://127.0.0.2/j",
+        "http://localhost.evil.example/j"}) {
+    NewClient n;
+    n.jwks_uri = bad;
+    EXPECT_NE(refusal(n), "ok") << bad;
+  }
+  NewClient too_long;
+  too_long.jwks_uri = "https://keys.example.com/" + std::string(2048, 'a');
+  EXPECT_NE(refusal(too_long), "ok");
+}
+
+TEST_F(ClientRegistryTest, KeyOnlyClientIsCreatedWithoutASecret) {
+  NewClient n;
+  n.id = "keyed";
+  n.jwks_uri = "https://keys.example.com/jwks.json";
+  auto created = registry_->create(std::move(n), clock_.now());
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  EXPECT_TRUE(created->secret.empty());
+  EXPECT_TRUE(created->client.secret.sha256.empty());
+  EXPECT_EQ(created->client.jwks_uri, "https://keys.example.com/jwks.json");
+  auto stored = store_.get_client("keyed");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->jwks_uri, "https://keys.example.com/jwks.json");
+  EXPECT_TRUE(stored->secret.sha256.empty());
+  // No secret, not even an empty one, authenticates it.
+  EXPECT_EQ(reason("keyed", ""), "bad_secret");
+}
+
+TEST_F(ClientRegistryTest, SetKeysReplacesTheKeysAndAllowsPrivateKeyJwt) {
+  CreatedClient c = create("svc");
+  ASSERT_EQ(c.client.auth_methods,
+            (std::vector<std::string>{"client_secret_basic", "client_secret_post"}));
+  clock_.advance(Seconds{5});
+  auto updated =
+      registry_->set_keys("svc", public_jwks({jose::Algorithm::kES256}), "", clock_.now());
+  ASSERT_TRUE(updated.has_value()) << updated.error().message;
+  EXPECT_EQ(
+      updated->auth_methods,
+      (std::vector<std::string>{"client_secret_basic", "client_secret_post", "private_key_jwt"}));
+  EXPECT_FALSE(updated->jwks.empty());
+  EXPECT_EQ(updated->updated_at, clock_.now());
+  EXPECT_EQ(store_.get_client("svc")->jwks, updated->jwks);
+  // The secret still works.
+  EXPECT_EQ(reason("svc", c.secret.reveal()), "ok");
+
+  // From inline keys to a URL: the inline set goes.
+  updated = registry_->set_keys("svc", "", "https://keys.example.com/svc.json", clock_.now());
+  ASSERT_TRUE(updated.has_value());
+  EXPECT_TRUE(updated->jwks.empty());
+  EXPECT_EQ(registry_->get("svc")->jwks_uri, "https://keys.example.com/svc.json");
+
+  // Removing every key while private_key_jwt is allowed would strand the method.
+  auto removed = registry_->set_keys("svc", "", "", clock_.now());
+  ASSERT_FALSE(removed.has_value());
+  EXPECT_EQ(removed.error().code, Code::kFailedPrecondition);
+  EXPECT_EQ(registry_->get("svc")->jwks_uri, "https://keys.example.com/svc.json");
+
+  auto bad = registry_->set_keys("svc", R"({"keys":[]})", "", clock_.now());
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, Code::kInvalidArgument);
+  auto unknown = registry_->set_keys("nobody", "", "https://keys.example.com/x", clock_.now());
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code, Code::kNotFound);
+}
+
+TEST_F(ClientRegistryTest, SetKeysStoreFailureLeavesCacheUnchanged) {
+  create("svc");
+  store_.fail_next();
+  EXPECT_FALSE(registry_->set_keys("svc", "", "https://keys.example.com/svc.json", clock_.now())
+                   .has_value());
+  EXPECT_TRUE(registry_->get("svc")->jwks_uri.empty());
+}
+
+TEST_F(ClientRegistryTest, AssertionVerifierSeesTheParsedRegisteredKeys) {
+  auto key = jose::Jwk::generate(jose::Algorithm::kES256);
+  NewClient n;
+  n.id = "keyed";
+  n.jwks = jose::JwkSet({key->public_key()}).to_json();
+  ASSERT_TRUE(registry_->create(std::move(n), clock_.now()).has_value());
+  // The same after a reload from the store.
+  for (int round = 0; round < 2; ++round) {
+    int calls = 0;
+    auto who = registry_->authenticate_assertion(
+        "keyed",
+        [&](const Client& client, const jose::JwkSet* keys) -> std::expected<void, Denial> {
+          ++calls;
+          EXPECT_EQ(client.id, "keyed");
+          EXPECT_NE(keys, nullptr);
+          if (keys != nullptr) {
+            EXPECT_NE(keys->find(key->kid(), key->alg()), nullptr);
+          }
+          return {};
+        });
+    ASSERT_TRUE(who.has_value());
+    EXPECT_EQ(who->auth_method(), "private_key_jwt");
+    EXPECT_EQ(calls, 1);
+    ASSERT_TRUE(registry_->reload().has_value());
+  }
+  // The verifier's denial is returned as it is.
+  auto refused = registry_->authenticate_assertion(
+      "keyed", [](const Client&, const jose::JwkSet*) -> std::expected<void, Denial> {
+        return std::unexpected(Denial{OAuthError::kInvalidClient, "no", "assertion_expired"});
+      });
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_EQ(refused.error().reason, "assertion_expired");
+  // Never called for a client that does not allow the method.
+  create("secret-only");
+  auto not_allowed = registry_->authenticate_assertion(
+      "secret-only", [](const Client&, const jose::JwkSet*) -> std::expected<void, Denial> {
+        ADD_FAILURE() << "called";
+        return {};
+      });
+  ASSERT_FALSE(not_allowed.has_value());
+  EXPECT_EQ(not_allowed.error().reason, "auth_method_not_allowed");
 }
 
 }  // namespace

@@ -21,6 +21,10 @@ IntrospectionResult inactive(std::string reason) {
 IntrospectionResult Introspection::introspect(std::string_view token,
                                               const AuthenticatedClient& /*caller*/,
                                               TimePoint now) const {
+  return check(token, now);
+}
+
+IntrospectionResult Introspection::check(std::string_view token, TimePoint now) const {
   // RFC 7662 §2.2 active: "Boolean indicator of whether or not the presented token is
   // currently active. ... this will indicate that a given token has been issued by this
   // authorization server, has not been revoked by the resource owner, and is within its
@@ -52,6 +56,10 @@ IntrospectionResult Introspection::introspect(std::string_view token,
       }
     }
   }
+  if (auto it = claims.find("act"); it != claims.end() && it->value().is_object()) {
+    out.act = it->value().get_object();
+  }
+  out.federated = federated_identity(claims);
   if (out.jti.empty() || out.client_id.empty() || out.aud.empty()) return inactive("missing_claim");
 
   if (revoked_.is_revoked(out.jti)) return inactive("revoked");
@@ -91,6 +99,7 @@ std::string to_json(const IntrospectionResult& result) {
   }
   body["iss"] = c.iss;
   body["jti"] = c.jti;
+  if (c.act) body["act"] = *c.act;
   return boost::json::serialize(body);
 }
 

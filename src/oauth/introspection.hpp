@@ -5,12 +5,16 @@
 // or its client disabled.
 #pragma once
 
+#include <boost/json/object.hpp>
+
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "base/clock.hpp"
+#include "oauth/access_token.hpp"
 #include "oauth/client_registry.hpp"
 #include "oauth/key_ring.hpp"
 #include "oauth/revocation.hpp"
@@ -28,6 +32,10 @@ struct IntrospectedClaims {
   std::int64_t nbf = 0;
   std::string jti;
   std::string token_type = "Bearer";
+  // RFC 8693 §4.1: "act" of a delegated token, as the token carries it.
+  std::optional<boost::json::object> act;
+  // The external identity behind the token (kFederatedClaim); not in the response.
+  std::optional<FederatedIdentity> federated;
 };
 
 struct IntrospectionResult {
@@ -48,6 +56,9 @@ class Introspection {
   // Thread-safe.
   IntrospectionResult introspect(std::string_view token, const AuthenticatedClient& caller,
                                  TimePoint now) const;
+  // The same checks without a caller: whether `token` is one of ours and active (for a
+  // token presented as the subject or actor of a token exchange).
+  IntrospectionResult check(std::string_view token, TimePoint now) const;
 
  private:
   const KeyRing& keys_;
@@ -55,7 +66,9 @@ class Introspection {
   const ClientRegistry& clients_;
 };
 
-// RFC 7662 §2.2 response body. Inactive: {"active":false} and nothing else.
+// RFC 7662 §2.2 response body, with "act" when the token has one (RFC 8693 §4.1: "the
+// act claim ... may also be used in token introspection responses"). Inactive:
+// {"active":false} and nothing else.
 std::string to_json(const IntrospectionResult& result);
 
 }  // namespace sigil::oauth

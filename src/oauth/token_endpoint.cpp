@@ -12,6 +12,8 @@ namespace sigil::oauth {
 namespace {
 
 constexpr std::string_view kGrantType = "grant_type";
+// The auth method of a request made without client authentication.
+constexpr std::string_view kFederated = policy::kFederated;
 
 TokenOutcome fail(TokenFailure failure, bool tried_basic) {
   return TokenOutcome{std::move(failure), tried_basic};
@@ -54,13 +56,17 @@ std::optional<std::string_view> FormParams::first_repeated(
 }
 
 TokenEndpoint::TokenEndpoint(const ClientRegistry& clients, const KeyRing& keys,
-                             const policy::PolicyHolder* policy)
-    : clients_(clients), keys_(keys), policy_(policy) {
+                             const policy::PolicyHolder* policy, const AssertionContext* assertions,
+                             const RevocationList* revocations)
+    : clients_(clients), keys_(keys), policy_(policy), assertions_(assertions) {
+  if (revocations != nullptr) tokens_.emplace(keys, *revocations, clients);
   auto add = [this](std::unique_ptr<GrantHandler> handler) {
     std::string type(handler->grant_type());
     grants_.emplace(std::move(type), std::move(handler));
   };
   add(make_client_credentials_grant());
+  add(make_jwt_bearer_grant());
+  add(make_token_exchange_grant());
 }
 
 TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) const {
@@ -95,15 +101,29 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
                   "repeated_parameter");
   }
 
-  auto client = authenticate_client(clients_, request.credentials, params, now);
-  if (!client) {
-    failure.client_id = std::move(client.error().client_id);
-    failure.auth_method = std::move(client.error().auth_method);
-    failure.denial = std::move(client.error().denial);
-    return fail(std::move(failure), tried_basic);
+  // RFC 7523 §3.1: "JWT authorization grants may be used with or without client
+  // authentication or identification." For the grants that prove who asks by themselves,
+  // a request without any client credentials goes on unauthenticated; credentials that
+  // are present are checked like everywhere else.
+  const bool no_credentials = !tried_basic && !params.get("client_id") &&
+                              !params.get("client_secret") && !params.get("client_assertion") &&
+                              !params.get("client_assertion_type");
+  std::optional<AuthenticatedClient> client;
+  if (!(no_credentials && handler != nullptr && handler->client_authentication_optional())) {
+    auto authenticated =
+        authenticate_client(clients_, request.credentials, params, now, assertions_);
+    if (!authenticated) {
+      failure.client_id = std::move(authenticated.error().client_id);
+      failure.auth_method = std::move(authenticated.error().auth_method);
+      failure.denial = std::move(authenticated.error().denial);
+      return fail(std::move(failure), tried_basic);
+    }
+    client = std::move(*authenticated);
+  } else {
+    failure.auth_method = std::string(kFederated);
   }
 
-  // RFC 6749 §4.4.2: "grant_type REQUIRED. Value MUST be set to "client_credentials"."
+  // RFC 6749 §4.4.2: "grant_type REQUIRED." (RFC 7523 §2.1 and RFC 8693 §2.1 alike.)
   const auto grant_type = params.get(kGrantType);
   if (!grant_type) {
     return denied(OAuthError::kInvalidRequest, "the grant_type parameter is missing",
@@ -122,11 +142,18 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
   const GrantContext context{.now = now,
                              .source_address = request.source_address,
                              .issuer = keys_.settings().issuer,
-                             .policy = policy.get()};
+                             .policy = policy.get(),
+                             .assertions = assertions_,
+                             .clients = &clients_,
+                             .tokens = tokens_ ? &*tokens_ : nullptr};
+  failure.grant_type = std::string(handler->grant_type());
   GrantRequest requested;
-  auto grant = handler->validate(params, *client, requested, context);
+  auto grant = handler->validate(params, client ? &*client : nullptr, requested, context);
   failure.requested_scopes = requested.scopes;
   failure.requested_audience = requested.audience;
+  failure.subject = std::move(requested.subject);
+  failure.actor = std::move(requested.actor);
+  failure.federated = std::move(requested.federated);
   if (!grant) {
     failure.rules = grant.error().rules;
     failure.detail = grant.error().detail;
@@ -134,7 +161,13 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
     return fail(std::move(failure), tried_basic);
   }
 
-  auto issued = issue_access_token(keys_, client->client(), *grant, now);
+  // The token goes to the client the grant chose, else to the one that authenticated.
+  const Client* issued_to = grant->client ? &*grant->client : client ? &client->client() : nullptr;
+  if (issued_to == nullptr) {
+    failure.log_detail = "the grant named no client to issue the token to";
+    return denied(OAuthError::kServerError, "the server could not issue a token", "issue_failed");
+  }
+  auto issued = issue_access_token(keys_, *issued_to, *grant, now);
   if (!issued) {
     failure.log_detail = issued.error().message;
     return denied(OAuthError::kServerError, "the server could not issue a token", "issue_failed");
@@ -143,11 +176,18 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
   success.access_token = std::move(issued->compact);
   success.expires_in = to_unix(issued->expires_at) - to_unix(issued->issued_at);
   success.scope = join_scope(grant->scopes);
+  success.issued_token_type = std::move(grant->issued_token_type);
   success.jti = std::move(issued->jti);
   success.audience = std::move(grant->audience);
   success.scopes = std::move(grant->scopes);
-  success.client_id = client->id();
-  success.auth_method = client->auth_method();
+  success.grant_type = std::string(handler->grant_type());
+  success.client_id = issued_to->id;
+  success.auth_method = client ? client->auth_method() : std::string(kFederated);
+  success.subject = std::move(grant->subject);
+  if (grant->act) success.actor = actor_chain(*grant->act);
+  if (grant->federated) {
+    success.federated = grant->federated->issuer + " " + grant->federated->subject;
+  }
   success.exp = issued->expires_at;
   success.rules = std::move(grant->rules);
   return TokenOutcome{std::move(success), tried_basic};
@@ -161,6 +201,9 @@ std::string to_json(const TokenSuccess& success) {
   body["token_type"] = success.token_type;
   body["expires_in"] = success.expires_in;
   if (!success.scope.empty()) body["scope"] = success.scope;
+  // RFC 8693 §2.2.1: "issued_token_type REQUIRED. An identifier, as described in
+  // Section 3, for the representation of the issued security token."
+  if (!success.issued_token_type.empty()) body["issued_token_type"] = success.issued_token_type;
   return boost::json::serialize(body);
 }
 

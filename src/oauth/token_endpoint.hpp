@@ -1,5 +1,9 @@
 // The token endpoint (RFC 6749 §3.2): authenticates the client, dispatches on grant_type
 // through a table built at construction, and issues a JWT access token (RFC 9068).
+// Grants: client_credentials (RFC 6749 §4.4), the JWT bearer grant (RFC 7523 §2.1) and
+// token exchange (RFC 8693). The last two may be used without client authentication: a
+// request that presents no client credentials at all proceeds unauthenticated (auth method
+// "federated"); credentials that are present must be valid (invalid_client otherwise).
 // No HTTP here: the edge parses the form body and the Authorization header, calls
 // handle(), maps the outcome to a status and renders to_json() or the Denial.
 //
@@ -20,8 +24,10 @@
 #include "oauth/client_authentication.hpp"
 #include "oauth/client_registry.hpp"
 #include "oauth/grant.hpp"
+#include "oauth/introspection.hpp"
 #include "oauth/key_ring.hpp"
 #include "oauth/oauth_error.hpp"
+#include "oauth/revocation.hpp"
 #include "policy/engine.hpp"
 
 namespace sigil::oauth {
@@ -38,11 +44,17 @@ struct TokenSuccess {
   std::string token_type = "Bearer";
   std::int64_t expires_in = 0;  // seconds
   std::string scope;            // space-separated, sorted
+  // RFC 8693 §2.2.1 issued_token_type: set for token exchange only.
+  std::string issued_token_type;
   std::string jti;
   std::vector<std::string> audience;
   std::vector<std::string> scopes;
-  std::string client_id;
-  std::string auth_method;
+  std::string grant_type;   // the grant that issued the token
+  std::string client_id;    // the token's client_id claim
+  std::string auth_method;  // how the client authenticated, or "federated" without one
+  std::string subject;      // the token's sub
+  std::string actor;        // its act chain, outermost first: "B,A"; empty: none
+  std::string federated;    // the external identity behind it: "<iss> <sub>"; empty: none
   TimePoint exp{};
   std::vector<std::string> rules;  // the policy rules that allowed the token, sorted
 };
@@ -54,6 +66,11 @@ struct TokenFailure {
   std::string auth_method;
   std::vector<std::string> requested_scopes;
   std::vector<std::string> requested_audience;
+  std::string grant_type;  // when supported
+  // As far as the grant got before refusing: see GrantRequest.
+  std::string subject;
+  std::string actor;
+  std::string federated;
   std::string log_detail;  // for server_error: the internal error, for logs only
   // From the denial, for the audit record only: the policy rules behind it and why.
   std::vector<std::string> rules;
@@ -73,11 +90,16 @@ struct TokenOutcome {
 
 class TokenEndpoint {
  public:
-  // The registry, key ring and policy holder must outlive the endpoint. With a holder,
-  // the policy it holds (when any) decides every token but those for the issuer (the
-  // key ring's settings().issuer); handle() takes one snapshot of it per request.
+  // Everything passed must outlive the endpoint. With a holder, the policy it holds (when
+  // any) decides every token but those for the issuer (the key ring's settings().issuer);
+  // handle() takes one snapshot of it per request. `assertions` serves client assertions
+  // (private_key_jwt) and the external tokens of the JWT bearer and token exchange grants;
+  // null: both are refused. `revocations` lets token exchange accept sigil's own access
+  // tokens (checked like introspection does); null: they are refused.
   TokenEndpoint(const ClientRegistry& clients, const KeyRing& keys,
-                const policy::PolicyHolder* policy = nullptr);
+                const policy::PolicyHolder* policy = nullptr,
+                const AssertionContext* assertions = nullptr,
+                const RevocationList* revocations = nullptr);
 
   TokenOutcome handle(const TokenRequest& request, TimePoint now) const;
 
@@ -85,10 +107,13 @@ class TokenEndpoint {
   const ClientRegistry& clients_;
   const KeyRing& keys_;
   const policy::PolicyHolder* policy_;
+  const AssertionContext* assertions_;
+  std::optional<Introspection> tokens_;  // set with revocations
   std::map<std::string, std::unique_ptr<GrantHandler>, std::less<>> grants_;
 };
 
-// The RFC 6749 §5.1 response body: access_token, token_type, expires_in, scope.
+// The RFC 6749 §5.1 response body: access_token, token_type, expires_in, scope; and for
+// token exchange issued_token_type (RFC 8693 §2.2.1).
 std::string to_json(const TokenSuccess& success);
 
 }  // namespace sigil::oauth
