@@ -48,7 +48,29 @@ json::object client_json(const oauth::Client& c) {
   if (c.previous_secret && c.previous_secret->expires_at) {
     o["previous_secret_expires_at"] = to_rfc3339(*c.previous_secret->expires_at);
   }
+  // Public keys only: the registry refuses private members.
+  if (!c.jwks.empty()) {
+    boost::system::error_code ec;
+    json::value jwks = json::parse(c.jwks, ec);
+    if (!ec) o["jwks"] = std::move(jwks);
+  }
+  if (!c.jwks_uri.empty()) o["jwks_uri"] = c.jwks_uri;
   return o;
+}
+
+// The "jwks" (a JSON object, sent on as text) and "jwks_uri" members of a request body.
+Result<std::pair<std::string, std::string>> client_keys(const json::object& body) {
+  std::pair<std::string, std::string> keys;
+  if (const json::value* jwks = body.if_contains("jwks")) {
+    if (!jwks->is_object()) {
+      return std::unexpected(
+          Error::invalid_argument("jwks must be a JWKS object ({\"keys\":[...]})"));
+    }
+    keys.first = json::serialize(*jwks);
+  }
+  SIGIL_TRY(uri, optional_string(body, "jwks_uri"));
+  if (uri) keys.second = std::move(*uri);
+  return keys;
 }
 
 json::object key_json(const oauth::SigningKeyRecord& k, oauth::SigningKeyState state) {
@@ -237,8 +259,10 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest,
     if (request.method != "POST") return fail(405, "invalid_request", "use GET or POST");
     event.event = "client.create";
     auto body = json_body(request, {"id", "name", "attributes", "allowed_scopes",
-                                    "allowed_audiences", "auth_methods"});
+                                    "allowed_audiences", "auth_methods", "jwks", "jwks_uri"});
     if (!body) return from_error(body.error());
+    auto keys = client_keys(*body);
+    if (!keys) return from_error(keys.error());
     oauth::NewClient nc;
     auto id = optional_string(*body, "id");
     auto name = optional_string(*body, "name");
@@ -256,6 +280,8 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest,
     nc.allowed_scopes = std::move(*scopes);
     nc.allowed_audiences = std::move(*audiences);
     nc.auth_methods = std::move(*methods);
+    nc.jwks = std::move(keys->first);
+    nc.jwks_uri = std::move(keys->second);
     if (const json::value* attrs = body->if_contains("attributes")) {
       if (!attrs->is_object())
         return fail(400, "invalid_request", "attributes must be an object of strings");
@@ -271,8 +297,10 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest,
     auto created = s_.clients.create(std::move(nc), now);
     if (!created) return from_error(created.error());
     event.subject = created->client.id;
-    return respond(201, json::object{{"client", client_json(created->client)},
-                                     {"client_secret", created->secret.reveal()}});
+    json::object answer{{"client", client_json(created->client)}};
+    // A client that authenticates with its keys alone has no secret.
+    if (!created->secret.empty()) answer["client_secret"] = created->secret.reveal();
+    return respond(201, answer);
   }
 
   const auto slash = rest.find('/');
@@ -292,6 +320,16 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest,
     auto client = s_.clients.set_status(
         id, action == "disable" ? oauth::ClientStatus::kDisabled : oauth::ClientStatus::kActive,
         now);
+    if (!client) return from_error(client.error());
+    return respond(200, client_json(*client));
+  }
+  if (action == "keys") {
+    event.event = "client.set_keys";
+    auto body = json_body(request, {"jwks", "jwks_uri"});
+    if (!body) return from_error(body.error());
+    auto keys = client_keys(*body);
+    if (!keys) return from_error(keys.error());
+    auto client = s_.clients.set_keys(id, keys->first, keys->second, now);
     if (!client) return from_error(client.error());
     return respond(200, client_json(*client));
   }

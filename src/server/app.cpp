@@ -164,18 +164,24 @@ Outcome App::token(const http::Request& request) {
     event.audience = failure.requested_audience;
     event.rule = join_rules(failure.rules);
     event.detail = failure.detail;
+    event.subject = failure.subject;
+    event.actor = failure.actor;
+    event.federated = failure.federated;
     return deny(failure.denial, outcome.tried_basic);
   }
   const auto& success = outcome.success();
   event.decision = audit::Decision::kAllow;
   event.client_id = success.client_id;
-  event.subject = success.client_id;
+  event.subject = success.subject;
+  event.actor = success.actor;
+  event.federated = success.federated;
   event.auth_method = success.auth_method;
   event.scopes = success.scopes;
   event.audience = success.audience;
   event.jti = success.jti;
   event.rule = join_rules(success.rules);
-  tokens_issued_.with({"client_credentials"}).inc();
+  // The label comes from the endpoint's own table of grant types, never from the request.
+  tokens_issued_.with({success.grant_type}).inc();
   http::Response response = http::Response::json(200, oauth::to_json(success));
   response.set_header("Pragma", "no-cache");
   return {std::move(response), std::move(event)};
@@ -227,7 +233,8 @@ App::TokenCall App::authenticate_token_call(const http::Request& request, audit:
         false);
   }
   const oauth::PresentedCredentials presented = presented_credentials(request);
-  auto client = oauth::authenticate_client(s_.clients, presented, params, s_.clock.now());
+  auto client =
+      oauth::authenticate_client(s_.clients, presented, params, s_.clock.now(), s_.assertions);
   if (!client) {
     event.client_id = client.error().client_id;
     event.auth_method = client.error().auth_method;

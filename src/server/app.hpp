@@ -41,6 +41,9 @@ struct Services {
   oauth::RevocationList& revocations;
   oauth::TokenRevocation& revocation;
   oauth::TokenEndpoint& token_endpoint;
+  // For private_key_jwt at the introspection and revocation endpoints (the token
+  // endpoint has its own); null: only client secrets are accepted there.
+  const oauth::AssertionContext* assertions = nullptr;
   apikeys::ApiKeyService& api_keys;
   policy::PolicyHolder& policy;
   oauth::PolicyAdministration& policy_admin;

@@ -5,9 +5,11 @@
 #include <boost/json.hpp>
 
 #include <deque>
+#include <map>
 
 #include "apikeys/testing/memory_store.hpp"
 #include "base/base64url.hpp"
+#include "jose/jws.hpp"
 #include "oauth/testing/memory_store.hpp"
 
 namespace sigil::server {
@@ -47,7 +49,8 @@ class AppTest : public ::testing::Test {
     clients_ = std::move(*oauth::ClientRegistry::load(store_));
     revocations_ = std::move(*oauth::RevocationList::load(store_, Seconds{30}, clock_.now()));
     revocation_ = std::make_unique<oauth::TokenRevocation>(*keys_, *revocations_);
-    endpoint_ = std::make_unique<oauth::TokenEndpoint>(*clients_, *keys_, &policy_);
+    endpoint_ = std::make_unique<oauth::TokenEndpoint>(*clients_, *keys_, &policy_, &assertions_,
+                                                       revocations_.get());
     policy_admin_ = std::move(*oauth::PolicyAdministration::load(store_, *clients_, policy_));
     api_keys_ = std::move(*apikeys::ApiKeyService::load(key_store_, key_store_));
     make_app();
@@ -71,6 +74,7 @@ class AppTest : public ::testing::Test {
                                           .revocations = *revocations_,
                                           .revocation = *revocation_,
                                           .token_endpoint = *endpoint_,
+                                          .assertions = &assertions_,
                                           .api_keys = *api_keys_,
                                           .policy = policy_,
                                           .policy_admin = *policy_admin_,
@@ -143,6 +147,12 @@ class AppTest : public ::testing::Test {
   std::unique_ptr<apikeys::ApiKeyService> api_keys_;
   std::unique_ptr<App> app_;
   std::string admin_secret_;
+  oauth::ReplayCache replays_;
+  oauth::AssertionContext assertions_{
+      .keys = nullptr,
+      .replays = &replays_,
+      .audiences = {kIssuer, kIssuer + "/oauth2/token", kIssuer + "/oauth2/introspect",
+                    kIssuer + "/oauth2/revoke"}};
 };
 
 TEST_F(AppTest, TokenAnswerWaitsForTheAuditRecord) {
@@ -480,6 +490,247 @@ TEST_F(AppTest, AuthorizeNeedsItsScopeAndAnswersWithTheRule) {
   auto refused = send_released(admin_request(
       "POST", "/v1/authorize", R"({"caller":"video-service","audience":"analytics"})", token));
   EXPECT_EQ(refused.status, 403u);
+}
+
+// ---- private_key_jwt ----
+
+// A client assertion (RFC 7523 §2.2) for `id`, naming `audience`.
+std::string client_assertion(const jose::Jwk& key, const std::string& id,
+                             const std::string& audience, TimePoint now, const std::string& jti) {
+  auto signer = jose::Signer::create(key, "");
+  json::object claims{
+      {"iss", id}, {"sub", id}, {"aud", audience}, {"exp", to_unix(now) + 60}, {"jti", jti}};
+  return *signer->sign(json::serialize(claims));
+}
+
+http::Request form_request(std::string path, std::string body) {
+  http::Request r;
+  r.method = "POST";
+  r.path = r.target = std::move(path);
+  r.headers = {{"Content-Type", "application/x-www-form-urlencoded"}};
+  r.body = std::move(body);
+  return r;
+}
+
+TEST_F(AppTest, IntrospectionAndRevocationAcceptPrivateKeyJwt) {
+  auto key = jose::Jwk::generate(jose::Algorithm::kES256);
+  ASSERT_TRUE(clients_->create({.id = "signer",
+                                .name = "signer",
+                                .attributes = {},
+                                .allowed_scopes = {},
+                                .allowed_audiences = {},
+                                .auth_methods = {},
+                                .jwks = jose::JwkSet({key->public_key()}).to_json()},
+                               clock_.now()));
+  const std::string token = admin_token();
+  const std::string type =
+      "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer";
+  const std::string introspect_assertion =
+      client_assertion(*key, "signer", kIssuer + "/oauth2/introspect", clock_.now(), "a-1");
+  auto r = send_released(
+      form_request("/oauth2/introspect",
+                   type + "&client_assertion=" + introspect_assertion + "&token=" + token));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_TRUE(json::parse(r.body).at("active").as_bool());
+  EXPECT_EQ(sink_.events.back().event, "token.introspect");
+  EXPECT_EQ(sink_.events.back().client_id, "signer");
+  EXPECT_EQ(sink_.events.back().auth_method, "private_key_jwt");
+
+  // The same assertion again is a replay: 401 invalid_client, audited with the reason.
+  r = send_released(
+      form_request("/oauth2/introspect",
+                   type + "&client_assertion=" + introspect_assertion + "&token=" + token));
+  EXPECT_EQ(r.status, 401u);
+  EXPECT_EQ(json::parse(r.body).at("error").as_string(), "invalid_client");
+  EXPECT_EQ(sink_.events.back().reason, "assertion_replayed");
+  EXPECT_EQ(sink_.events.back().auth_method, "private_key_jwt");
+  EXPECT_EQ(sink_.events.back().client_id, "signer");
+
+  // An assertion for another server is refused.
+  r = send_released(form_request(
+      "/oauth2/revoke", type + "&client_assertion=" +
+                            client_assertion(*key, "signer", "https://other.example/oauth2/revoke",
+                                             clock_.now(), "a-2") +
+                            "&token=" + token));
+  EXPECT_EQ(r.status, 401u);
+  EXPECT_EQ(sink_.events.back().reason, "assertion_wrong_audience");
+
+  r = send_released(form_request(
+      "/oauth2/revoke",
+      type + "&client_assertion=" +
+          client_assertion(*key, "signer", kIssuer + "/oauth2/revoke", clock_.now(), "a-3") +
+          "&token=" + token));
+  // Authenticated; the token is another client's, so RFC 7009 leaves it alone.
+  EXPECT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(sink_.events.back().event, "token.revoke");
+  EXPECT_EQ(sink_.events.back().client_id, "signer");
+  EXPECT_EQ(sink_.events.back().auth_method, "private_key_jwt");
+  EXPECT_EQ(sink_.events.back().decision, audit::Decision::kDeny);
+}
+
+TEST_F(AppTest, AdminRegistersAClientWithKeysAndNoSecret) {
+  const std::string token = admin_token();
+  auto key = jose::Jwk::generate(jose::Algorithm::kEdDSA);
+  json::object jwk = key->public_json();
+  json::object request{
+      {"id", "keyed"}, {"name", "Keyed"}, {"jwks", json::object{{"keys", json::array{jwk}}}}};
+  auto created =
+      send_released(admin_request("POST", "/v1/clients", json::serialize(request), token));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  auto body = json::parse(created.body).as_object();
+  EXPECT_FALSE(body.contains("client_secret"));
+  const auto& client = body.at("client").as_object();
+  EXPECT_EQ(client.at("auth_methods"), (json::array{"private_key_jwt"}));
+  EXPECT_EQ(client.at("jwks").at("keys").at(0).at("kid").as_string(), key->kid());
+  EXPECT_EQ(client.at("jwks").at("keys").at(0).at("x"), jwk.at("x"));
+  EXPECT_FALSE(client.contains("jwks_uri"));
+
+  // A private key, a jwks that is not an object, both kinds of keys, or plain http
+  // elsewhere than loopback: 400 with what was wrong.
+  json::object private_jwk = jwk;
+  private_jwk["d"] = "AAAA";
+  for (const json::object& bad :
+       {json::object{{"name", "x"}, {"jwks", json::object{{"keys", json::array{private_jwk}}}}},
+        json::object{{"name", "x"}, {"jwks", "{\"keys\":[]}"}},
+        json::object{{"name", "x"},
+                     {"jwks", json::object{{"keys", json::array{jwk}}}},
+                     {"jwks_uri", "https://keys.example.com/x.json"}},
+        json::object{{"name", "x"}, {"jwks_uri", "http://keys.example.com/x.json"}},
+        json::object{{"name", "x"}, {"auth_methods", json::array{"private_key_jwt"}}}}) {
+    auto refused = send_released(admin_request("POST", "/v1/clients", json::serialize(bad), token));
+    EXPECT_EQ(refused.status, 400u) << json::serialize(bad);
+    EXPECT_EQ(json::parse(refused.body).at("error").as_string(), "invalid_request");
+  }
+
+  // Registered keys are replaced through /keys.
+  auto moved =
+      send_released(admin_request("POST", "/v1/clients/keyed/keys",
+                                  R"({"jwks_uri":"https://keys.example.com/keyed.json"})", token));
+  ASSERT_EQ(moved.status, 200u) << moved.body;
+  auto shown = json::parse(moved.body).as_object();
+  EXPECT_EQ(shown.at("jwks_uri").as_string(), "https://keys.example.com/keyed.json");
+  EXPECT_FALSE(shown.contains("jwks"));
+  EXPECT_EQ(sink_.events.back().event, "client.set_keys");
+  EXPECT_EQ(sink_.events.back().subject, "keyed");
+  // Taking every key away from a private_key_jwt client is a conflict.
+  auto stranded = send_released(admin_request("POST", "/v1/clients/keyed/keys", "{}", token));
+  EXPECT_EQ(stranded.status, 409u) << stranded.body;
+  EXPECT_EQ(send_released(admin_request("POST", "/v1/clients/nobody/keys",
+                                        R"({"jwks_uri":"https://k.example/j"})", token))
+                .status,
+            404u);
+}
+
+// ---- token exchange ----
+
+TEST_F(AppTest, TokenExchangeIsAuditedWithSubjectActorAndFederatedIdentity) {
+  const std::string login = "https://login.example.com";
+  auto idp_key = jose::Jwk::generate(jose::Algorithm::kES256);
+  ASSERT_TRUE(idp_key.has_value());
+  const std::string document = R"(version: 1
+services:
+  - name: frontend
+  - name: checkout
+audiences:
+  - name: checkout-api
+    uri: https://checkout.example.com
+    scopes: [orders:read, inventory:read]
+  - name: inventory
+    uri: https://inventory.example.com
+    scopes: [inventory:read]
+grants:
+  - caller: frontend
+    audience: checkout-api
+    scopes: [orders:read, inventory:read]
+  - caller: checkout
+    audience: inventory
+    scopes: [inventory:read]
+issuers:
+  - name: login
+    issuer: )" + login + R"(
+    audience: )" + kIssuer + R"(
+    jwks: )" + jose::JwkSet({idp_key->public_key()}).to_json() +
+                               R"(
+    rules:
+      - name: staff
+        claims: {groups: staff}
+        user: true
+)";
+  const std::string admin = admin_token();
+  auto applied = send_released(admin_request("POST", "/v1/policy", policy_body(document), admin));
+  ASSERT_EQ(applied.status, 200u) << applied.body;
+  std::map<std::string, std::string> secrets;
+  const json::value answer = json::parse(applied.body);
+  for (const auto& c : answer.at("credentials").as_array()) {
+    secrets[std::string(c.at("client_id").as_string())] = c.at("client_secret").as_string();
+  }
+  ASSERT_EQ(secrets.size(), 2u);
+
+  auto signer = jose::Signer::create(*idp_key, "JWT");
+  ASSERT_TRUE(signer.has_value());
+  const std::string id_token =
+      *signer->sign(json::serialize(json::object{{"iss", login},
+                                                 {"sub", "alice"},
+                                                 {"aud", kIssuer},
+                                                 {"groups", json::array{"staff"}},
+                                                 {"exp", to_unix(clock_.now()) + 600}}));
+  const std::string exchange =
+      "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange";
+
+  // frontend exchanges alice's ID token for checkout-api.
+  auto first = send_released(
+      token_request("frontend", secrets["frontend"],
+                    exchange + "&subject_token=" + id_token +
+                        "&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aid_token"
+                        "&audience=checkout-api"));
+  ASSERT_EQ(first.status, 200u) << first.body;
+  const auto body = json::parse(first.body).as_object();
+  EXPECT_EQ(body.at("issued_token_type").as_string(),
+            "urn:ietf:params:oauth:token-type:access_token");
+  const audit::Event& one = sink_.events.back();
+  EXPECT_EQ(one.event, "token.issue");
+  EXPECT_EQ(one.decision, audit::Decision::kAllow);
+  EXPECT_EQ(one.client_id, "frontend");
+  EXPECT_EQ(one.subject, "alice");
+  EXPECT_EQ(one.actor, "frontend");
+  EXPECT_EQ(one.federated, login + " alice");
+  EXPECT_EQ(one.audience, std::vector<std::string>{"https://checkout.example.com"});
+  EXPECT_EQ(one.rule, "frontend->checkout-api,staff");
+
+  // checkout exchanges that token for inventory: the chain is recorded outermost first.
+  auto second = send_released(token_request(
+      "checkout", secrets["checkout"],
+      exchange + "&subject_token=" + std::string(body.at("access_token").as_string()) +
+          "&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aaccess_token"
+          "&audience=inventory&scope=inventory%3Aread"));
+  ASSERT_EQ(second.status, 200u) << second.body;
+  EXPECT_EQ(sink_.events.back().subject, "alice");
+  EXPECT_EQ(sink_.events.back().actor, "checkout,frontend");
+  EXPECT_EQ(sink_.events.back().federated, login + " alice");
+  EXPECT_EQ(sink_.events.back().scopes, std::vector<std::string>{"inventory:read"});
+
+  // Refused: a person's token without an actor. The record still says whose it was.
+  auto refused = send_released(form_request(
+      "/oauth2/token", exchange + "&subject_token=" + id_token +
+                           "&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Aid_token"
+                           "&audience=checkout-api"));
+  EXPECT_EQ(refused.status, 400u);
+  EXPECT_EQ(json::parse(refused.body).at("error").as_string(), "invalid_request");
+  EXPECT_EQ(sink_.events.back().decision, audit::Decision::kDeny);
+  EXPECT_EQ(sink_.events.back().reason, "actor_required");
+  EXPECT_EQ(sink_.events.back().auth_method, "federated");
+  EXPECT_EQ(sink_.events.back().subject, "alice");
+  EXPECT_EQ(sink_.events.back().federated, login + " alice");
+
+  // Issued tokens are counted by the grant that issued them.
+  const std::string metrics = metrics_.render();
+  EXPECT_NE(metrics.find("sigil_tokens_issued_total{grant_type=\"urn:ietf:params:oauth:grant-type:"
+                         "token-exchange\"} 2"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("sigil_tokens_issued_total{grant_type=\"client_credentials\"} 1"),
+            std::string::npos)
+      << metrics;
 }
 
 }  // namespace

@@ -67,6 +67,7 @@ const std::vector<Setting>& settings() {
       text("log_level", &Config::log_level),
       text("policy", &Config::policy_file),
       number("max_policy_bytes", &Config::max_policy_bytes, 1024, 256 * 1024 * 1024),
+      text("fetch_ca_file", &Config::fetch_ca_file),
   };
   return table;
 }

@@ -33,6 +33,9 @@ struct Config {
   // SIGHUP; while set, the policy cannot be changed through the API.
   std::string policy_file;
   std::size_t max_policy_bytes = 16 * 1024 * 1024;  // max_policy_bytes: /v1/policy bodies
+  // fetch_ca_file / SIGIL_FETCH_CA_FILE: PEM CAs trusted when fetching clients' jwks_uri and
+  // external issuers' discovery documents and keys; empty: the system's trust store.
+  std::string fetch_ca_file;
 };
 
 // Builds the configuration: defaults, then the YAML file (when `file` is non-empty; unknown

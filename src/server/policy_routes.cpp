@@ -68,6 +68,18 @@ Outcome invalid_policy(const Error& e, audit::Event& event) {
   return fail(400, "invalid_policy", e.message);
 }
 
+// The answer to apply and rollback: the new version, or why not.
+Outcome applied_outcome(const Result<oauth::AppliedPolicy>& applied, audit::Event& event) {
+  if (!applied) {
+    if (applied.error().code == Code::kInvalidArgument) {
+      return invalid_policy(applied.error(), event);
+    }
+    return from_error(applied.error());
+  }
+  event.subject = "policy version " + std::to_string(applied->version.version);
+  return respond(200, applied_json(*applied));
+}
+
 Result<bool> prune_flag(const json::object& body) {
   const json::value* v = body.if_contains("prune");
   if (v == nullptr) return false;
@@ -75,12 +87,20 @@ Result<bool> prune_flag(const json::object& body) {
   return v->as_bool();
 }
 
-Result<std::string> document_member(const json::object& body) {
+// The body of apply and plan: {"document": YAML text, "prune": bool}.
+struct PolicyDocument {
+  std::string text;
+  bool prune = false;
+};
+
+Result<PolicyDocument> policy_document(const http::Request& request) {
+  SIGIL_TRY(body, json_body(request, {"document", "prune"}));
   SIGIL_TRY(document, optional_string(body, "document"));
   if (!document || document->empty()) {
     return std::unexpected(Error::invalid_argument("document is required: the policy's YAML text"));
   }
-  return std::move(*document);
+  SIGIL_TRY(prune, prune_flag(body));
+  return PolicyDocument{std::move(*document), prune};
 }
 
 std::vector<std::string> split_scope(std::string_view scope) {
@@ -128,36 +148,20 @@ Outcome App::admin_policy(const http::Request& request, std::string_view rest,
     if (request.method != "POST") return fail(405, "invalid_request", "use GET or POST");
     event.event = "policy.apply";
     if (!s_.policy_file.empty()) return refused_in_file_mode();
-    auto body = json_body(request, {"document", "prune"});
-    if (!body) return from_error(body.error());
-    auto document = document_member(*body);
+    auto document = policy_document(request);
     if (!document) return from_error(document.error());
-    auto prune = prune_flag(*body);
-    if (!prune) return from_error(prune.error());
     oauth::ApplyOptions options;
-    options.prune = *prune;
+    options.prune = document->prune;
     options.applied_by = event.client_id;
-    auto applied = s_.policy_admin.apply(*document, options, now);
-    if (!applied) {
-      if (applied.error().code == Code::kInvalidArgument) {
-        return invalid_policy(applied.error(), event);
-      }
-      return from_error(applied.error());
-    }
-    event.subject = "policy version " + std::to_string(applied->version.version);
-    return respond(200, applied_json(*applied));
+    return applied_outcome(s_.policy_admin.apply(document->text, options, now), event);
   }
 
   if (rest == "/plan") {
     event.event = "policy.plan";
     if (request.method != "POST") return fail(405, "invalid_request", "use POST");
-    auto body = json_body(request, {"document", "prune"});
-    if (!body) return from_error(body.error());
-    auto document = document_member(*body);
+    auto document = policy_document(request);
     if (!document) return from_error(document.error());
-    auto prune = prune_flag(*body);
-    if (!prune) return from_error(prune.error());
-    auto plan = s_.policy_admin.plan(*document, *prune);
+    auto plan = s_.policy_admin.plan(document->text, document->prune);
     if (!plan) {
       if (plan.error().code == Code::kInvalidArgument) return invalid_policy(plan.error(), event);
       return from_error(plan.error());
@@ -174,15 +178,7 @@ Outcome App::admin_policy(const http::Request& request, std::string_view rest,
     auto version = optional_int(*body, "version");
     if (!version) return from_error(version.error());
     if (!*version) return fail(400, "invalid_request", "version is required");
-    auto applied = s_.policy_admin.rollback(**version, event.client_id, now);
-    if (!applied) {
-      if (applied.error().code == Code::kInvalidArgument) {
-        return invalid_policy(applied.error(), event);
-      }
-      return from_error(applied.error());
-    }
-    event.subject = "policy version " + std::to_string(applied->version.version);
-    return respond(200, applied_json(*applied));
+    return applied_outcome(s_.policy_admin.rollback(**version, event.client_id, now), event);
   }
 
   if (rest == "/versions") {

@@ -13,6 +13,7 @@
 #include "apikeys/service.hpp"
 #include "audit/file_log.hpp"
 #include "http/server.hpp"
+#include "oauth/client_authentication.hpp"
 #include "oauth/client_registry.hpp"
 #include "oauth/key_ring.hpp"
 #include "oauth/policy_admin.hpp"
@@ -21,6 +22,7 @@
 #include "server/app.hpp"
 #include "server/commands.hpp"
 #include "server/data_dir.hpp"
+#include "server/key_fetcher.hpp"
 #include "server/policy_file.hpp"
 #include "server/settings.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -109,7 +111,21 @@ int run_serve(const Config& config) {
   }
 
   oauth::TokenRevocation revocation(**keys, **revocations);
-  oauth::TokenEndpoint token_endpoint(**clients, **keys, &policy);
+  // Signed assertions (client assertions for private_key_jwt, external tokens): keys
+  // published at a URL are fetched and cached; each assertion is accepted once. A client
+  // assertion may name the issuer or the endpoint it is sent to (RFC 7523 §3).
+  KeyFetcher key_fetcher(clock, {.ca_file = config.fetch_ca_file});
+  oauth::ReplayCache replays;
+  const oauth::AssertionContext assertions{
+      .keys = &key_fetcher,
+      .replays = &replays,
+      .audiences = {issuer, issuer + "/oauth2/token", issuer + "/oauth2/introspect",
+                    issuer + "/oauth2/revoke"},
+      .leeway = settings.leeway,
+  };
+  // The same assertion context serves the JWT bearer and token exchange grants (trusted
+  // issuers' keys, replayed jtis); the revocations let exchange check sigil's own tokens.
+  oauth::TokenEndpoint token_endpoint(**clients, **keys, &policy, &assertions, &**revocations);
   auto metrics = std::make_shared<http::MetricsRegistry>();
   auto* store_ptr = store->get();
   App app(Services{
@@ -120,6 +136,7 @@ int run_serve(const Config& config) {
       .revocations = **revocations,
       .revocation = revocation,
       .token_endpoint = token_endpoint,
+      .assertions = &assertions,
       .api_keys = **api_keys,
       .policy = policy,
       .policy_admin = **policy_admin,
