@@ -1,7 +1,12 @@
-// sigil client create|list|show|disable|enable|rotate-secret: the admin API's /v1/clients.
+// sigil client create|list|show|disable|enable|rotate-secret|set-keys: the admin API's
+// /v1/clients.
 #include <CLI/CLI.hpp>
 
+#include <boost/json/parse.hpp>
+
+#include <fstream>
 #include <iostream>
+#include <iterator>
 #include <memory>
 
 #include "cli/commands.hpp"
@@ -13,6 +18,9 @@ namespace {
 namespace json = boost::json;
 
 constexpr std::int64_t kMaxOverlapSeconds = 2'592'000;  // openapi.yaml: overlap_seconds maximum
+constexpr std::size_t kMaxJwksFileBytes = 64 * 1024;
+// Members only a private (or symmetric) key has (RFC 7518 §6, RFC 8037 §2).
+constexpr std::string_view kPrivateMembers[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
 
 bool has_space(std::string_view s) {
   return s.find_first_of(" \t\r\n") != std::string_view::npos;
@@ -45,8 +53,21 @@ Outcome<void> run_create(Context& context, const NewClientArgs& args) {
   if (!answer) return std::unexpected(answer.error());
   auto printed = print_answer(
       context, *answer, [](const json::object& created) { return render_created_client(created); });
-  if (printed) std::cerr << "sigil: the client secret is shown only once; store it now\n";
+  if (printed && answer->is_object() && answer->get_object().contains("client_secret")) {
+    std::cerr << "sigil: the client secret is shown only once; store it now\n";
+  }
   return printed;
+}
+
+Outcome<void> run_set_keys(Context& context, const std::string& id, const std::string& jwks) {
+  auto path = client_path(id, "keys");
+  if (!path) return std::unexpected(usage_failure(path.error()));
+  auto body = client_keys_body(jwks);
+  if (!body) return std::unexpected(usage_failure(body.error()));
+  auto answer = context.admin_call("POST", *path, *body, "set the keys of client " + id);
+  if (!answer) return std::unexpected(answer.error());
+  return print_answer(context, *answer,
+                      [](const json::object& client) { return render_client(client); });
 }
 
 Outcome<void> run_list(Context& context) {
@@ -116,10 +137,15 @@ Result<json::object> new_client_body(const NewClientArgs& args) {
     if (audience.empty()) return std::unexpected(Error::invalid_argument("--audience is empty"));
   }
   for (const auto& method : args.auth_methods) {
-    if (method != "client_secret_basic" && method != "client_secret_post") {
-      return std::unexpected(
-          Error::invalid_argument("--auth-method '" + sanitize(method) +
-                                  "': expected client_secret_basic or client_secret_post"));
+    if (method != "client_secret_basic" && method != "client_secret_post" &&
+        method != "private_key_jwt") {
+      return std::unexpected(Error::invalid_argument(
+          "--auth-method '" + sanitize(method) +
+          "': expected client_secret_basic, client_secret_post or private_key_jwt"));
+    }
+    if (method == "private_key_jwt" && args.keys.empty()) {
+      return std::unexpected(Error::invalid_argument(
+          "--auth-method private_key_jwt needs the client's public keys: give --jwks"));
     }
   }
   SIGIL_TRY(attributes, parse_attributes(args.attributes));
@@ -131,7 +157,48 @@ Result<json::object> new_client_body(const NewClientArgs& args) {
     body["attributes"] = std::move(attrs);
   }
   if (!args.auth_methods.empty()) body["auth_methods"] = to_array(args.auth_methods);
+  for (const auto& [name, value] : args.keys) body[name] = value;
   return body;
+}
+
+Result<json::object> client_keys_body(const std::string& value) {
+  if (value.starts_with("https://") || value.starts_with("http://")) {
+    return json::object{{"jwks_uri", value}};
+  }
+  const std::string what = "--jwks " + sanitize(value);
+  std::ifstream file(value, std::ios::binary);
+  if (!file) {
+    return std::unexpected(
+        Error::invalid_argument(what + ": cannot be read (give a JWKS file or an https URL)"));
+  }
+  std::string text;
+  text.resize(kMaxJwksFileBytes + 1);
+  file.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(file.gcount()));
+  if (text.size() > kMaxJwksFileBytes) {
+    return std::unexpected(Error::invalid_argument(what + ": over 64 KiB"));
+  }
+  boost::system::error_code ec;
+  json::value jwks = json::parse(text, ec);
+  const json::value* keys =
+      ec || !jwks.is_object() ? nullptr : jwks.get_object().if_contains("keys");
+  if (keys == nullptr || !keys->is_array()) {
+    return std::unexpected(
+        Error::invalid_argument(what + ": not a JWKS (a JSON object {\"keys\":[...]})"));
+  }
+  for (const auto& key : keys->get_array()) {
+    if (!key.is_object()) continue;  // the server says what is wrong with it
+    for (std::string_view member : kPrivateMembers) {
+      if (key.get_object().contains(member)) {
+        return std::unexpected(Error::invalid_argument(
+            what +
+            ": holds a private key; register the public key only (e.g. from "
+            "`openssl pkey -pubout`, as a JWK without \"" +
+            std::string(member) + "\")"));
+      }
+    }
+  }
+  return json::object{{"jwks", std::move(jwks)}};
 }
 
 Result<std::string> client_path(std::string_view id, std::string_view action) {
@@ -180,6 +247,22 @@ std::string render_client(const json::object& client, std::string_view id_label)
     fields.emplace_back("previous_secret_expires_at",
                         display_field(client, "previous_secret_expires_at"));
   }
+  if (client.contains("jwks_uri"))
+    fields.emplace_back("jwks_uri", display_field(client, "jwks_uri"));
+  // The registered keys by kid and algorithm; the key material is in --output json.
+  const json::value* jwks = client.if_contains("jwks");
+  const json::value* keys =
+      jwks != nullptr && jwks->is_object() ? jwks->get_object().if_contains("keys") : nullptr;
+  if (keys != nullptr && keys->is_array()) {
+    std::string listed;
+    for (const auto& key : keys->get_array()) {
+      if (!key.is_object()) continue;
+      if (!listed.empty()) listed += ',';
+      listed += display_field(key.get_object(), "kid") + " (" +
+                display_field(key.get_object(), "alg") + ")";
+    }
+    fields.emplace_back("jwks", listed.empty() ? "-" : listed);
+  }
   return render_fields(fields);
 }
 
@@ -188,7 +271,10 @@ std::string render_created_client(const json::object& answer) {
   std::string out = client != nullptr && client->is_object()
                         ? render_client(client->get_object(), "client_id")
                         : render_fields({{"client_id", "-"}});
-  out += render_fields({{"client_secret", display_field(answer, "client_secret")}});
+  // A client that authenticates with its keys alone has no secret.
+  if (answer.contains("client_secret")) {
+    out += render_fields({{"client_secret", display_field(answer, "client_secret")}});
+  }
   return out;
 }
 
@@ -214,10 +300,25 @@ void add_client_commands(CLI::App& app, Context& context) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   create
       ->add_option("--auth-method", args->auth_methods,
-                   "client_secret_basic or client_secret_post (repeatable; default both)")
+                   "client_secret_basic, client_secret_post or private_key_jwt (repeatable; "
+                   "default: private_key_jwt with --jwks, else both client_secret methods)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  create->callback([&context, args] { context.finish(run_create(context, *args)); });
+  auto jwks = std::make_shared<std::string>();
+  create->add_option("--jwks", *jwks,
+                     "The client's public keys for private_key_jwt: a JWKS file, or the https "
+                     "URL where the client publishes them");
+  create->callback([&context, args, jwks] {
+    if (!jwks->empty()) {
+      auto keys = client_keys_body(*jwks);
+      if (!keys) {
+        context.finish(std::unexpected(usage_failure(keys.error())));
+        return;
+      }
+      args->keys = std::move(*keys);
+    }
+    context.finish(run_create(context, *args));
+  });
 
   CLI::App* list = client->add_subcommand("list", "List the clients");
   list->callback([&context] { context.finish(run_list(context)); });
@@ -243,6 +344,19 @@ void add_client_commands(CLI::App& app, Context& context) {
       context.finish(run_on_client(context, *id, verb.method, verb.action, verb.what));
     });
   }
+
+  auto keys_id = std::make_shared<std::string>();
+  auto keys_source = std::make_shared<std::string>();
+  CLI::App* set_keys = client->add_subcommand(
+      "set-keys", "Replace a client's public keys for private_key_jwt (and allow that method)");
+  set_keys->add_option("id", *keys_id, "The client id")->required();
+  set_keys
+      ->add_option("--jwks", *keys_source,
+                   "A JWKS file, or the https URL where the client publishes its keys")
+      ->required();
+  set_keys->callback([&context, keys_id, keys_source] {
+    context.finish(run_set_keys(context, *keys_id, *keys_source));
+  });
 
   auto rotate_id = std::make_shared<std::string>();
   auto overlap = std::make_shared<std::int64_t>(0);

@@ -8,12 +8,14 @@
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "base/clock.hpp"
 #include "base/error.hpp"
 #include "policy/engine.hpp"
 
@@ -54,11 +56,20 @@ struct NewClientArgs {
   std::vector<std::string> audiences;
   std::vector<std::string> attributes;  // KEY=VALUE
   std::vector<std::string> auth_methods;
+  boost::json::object keys;  // from --jwks: client_keys_body(); empty: none
 };
 
 // The POST /v1/clients body. kInvalidArgument for an empty name, a bad id, an empty scope
-// or audience, a scope with white space, an unknown auth method, or a bad --attr.
+// or audience, a scope with white space, an unknown auth method, private_key_jwt without
+// keys, or a bad --attr.
 Result<boost::json::object> new_client_body(const NewClientArgs& args);
+
+// The client's public keys named by --jwks: {"jwks_uri": value} for an http(s) URL (the
+// server checks it), else {"jwks": the JWKS object read from the file `value`}.
+// kInvalidArgument when the file cannot be read, is over 64 KiB, is not a JWKS object
+// ({"keys":[...]}) or holds a private key (d, p, q, dp, dq, qi, oth, k), which is never
+// sent.
+Result<boost::json::object> client_keys_body(const std::string& value);
 
 // "/v1/clients/<id>" or "/v1/clients/<id>/<action>"; kInvalidArgument for a bad id.
 Result<std::string> client_path(std::string_view id, std::string_view action = {});
@@ -69,7 +80,7 @@ boost::json::object rotate_secret_body(std::optional<std::int64_t> overlap_secon
 std::string render_client_list(const boost::json::value& answer);
 // label/value lines of a Client; `id_label` names the id line ("id" or "client_id").
 std::string render_client(const boost::json::object& client, std::string_view id_label = "id");
-// The client, then its secret, for a CreatedClient answer.
+// The client, then its secret (when it has one), for a CreatedClient answer.
 std::string render_created_client(const boost::json::object& answer);
 
 // ---- keys ----
@@ -87,6 +98,21 @@ std::string render_key(const boost::json::object& key);
 Result<std::string> token_request_form(const std::vector<std::string>& scopes,
                                        const std::vector<std::string>& audiences);
 
+// A private_key_jwt client assertion (RFC 7523 §2.2, §3) signed with a PEM private key:
+// iss = sub = client_id, aud = token_endpoint, iat = now, exp = now + 60 s, a random jti.
+// The algorithm is `alg` when given, else the key's own (ES256 for P-256, ES384 for
+// P-384, EdDSA for Ed25519, RS256 for RSA); the header's kid is `kid` when given, else the
+// key's RFC 7638 thumbprint (the kid the server gives a registered key without one).
+// kInvalidArgument for text that is not an unencrypted PEM private key, an unknown
+// algorithm or one that does not suit the key, an empty client id.
+Result<std::string> client_assertion(std::string_view pem, std::string_view client_id,
+                                     std::string_view token_endpoint, std::string_view alg,
+                                     std::string_view kid, TimePoint now);
+
+// The form parameters of private_key_jwt: client_assertion_type (jwt-bearer) and
+// client_assertion, encoded, to append to a form body after '&'.
+std::string client_assertion_params(std::string_view assertion);
+
 // The POST /v1/tokens/revoke body: {"token"} or {"jti","expires_at"}; kInvalidArgument
 // unless exactly one of the two forms is given.
 Result<boost::json::object> revoke_body(const std::optional<std::string>& token,
@@ -95,6 +121,47 @@ Result<boost::json::object> revoke_body(const std::optional<std::string>& token,
 
 // Claims as "name: value" lines; exp, iat and nbf also as UTC times.
 std::string render_claims(const boost::json::object& claims);
+
+// ---- token exchange (RFC 8693) ----
+
+// "jwt", "id_token", "access_token" (or their URNs, urn:ietf:params:oauth:token-type:...)
+// to the URN; kInvalidArgument for anything else (`flag` names the flag in the message).
+Result<std::string> token_type_urn(std::string_view name, std::string_view flag);
+
+// A token as read from a file, a variable or stdin (`source` says which, for messages):
+// surrounding white space removed; kInvalidArgument when empty, over 64 KiB, or holding
+// white space or control characters inside. Messages never contain the token.
+Result<std::string> clean_token(std::string_view text, std::string_view source);
+
+struct ExchangeRequest {
+  std::string subject_token;
+  std::string subject_token_type = "jwt";  // as token_type_urn() takes it
+  std::optional<std::string> actor_token;
+  std::string actor_token_type;  // required with actor_token
+  std::vector<std::string> audiences;
+  std::vector<std::string> scopes;
+  std::string requested_token_type;  // empty: not sent (the server issues an access token)
+};
+
+// The /oauth2/token form of RFC 8693 §2.1: grant_type token-exchange, subject_token and
+// its type, actor_token and its type, one audience per audience, scopes joined by spaces,
+// requested_token_type. kInvalidArgument for an empty token, an unknown type, an actor
+// token without a type (or a type without a token), a bad scope or an empty audience.
+Result<std::string> token_exchange_form(const ExchangeRequest& request);
+
+// GitHub Actions' OIDC token request: ACTIONS_ID_TOKEN_REQUEST_URL with
+// "audience=<audience>" appended to its query. kInvalidArgument for an empty audience or
+// a URL that is not https (http only on loopback).
+Result<std::string> github_id_token_url(std::string_view request_url, std::string_view audience);
+// The token in GitHub's answer {"value": "<jwt>"}; kInvalidArgument when there is none.
+Result<std::string> github_id_token_from_answer(std::string_view body);
+// GETs the job's OIDC token with "Authorization: bearer <request_token>"
+// (ACTIONS_ID_TOKEN_REQUEST_TOKEN). Errors: kInvalidArgument (bad URL or answer),
+// kPermissionDenied (a 4xx answer: the job lacks `permissions: id-token: write`),
+// kUnavailable (cannot connect, timeout, 5xx).
+Result<std::string> fetch_github_id_token(std::string_view request_url,
+                                          std::string_view request_token, std::string_view audience,
+                                          std::chrono::milliseconds timeout);
 
 // ---- policy ----
 

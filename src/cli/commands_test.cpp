@@ -5,6 +5,15 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "http/server.hpp"
+
 namespace sigil::cli {
 namespace {
 
@@ -165,6 +174,221 @@ TEST(ServerFlags, OnlyGivenFlagsBecomeSettings) {
                                                                 {"listen", "127.0.0.1:18420"},
                                                                 {"key_propagation_delay", "0"},
                                                                 {"log_level", "debug"}}));
+}
+
+// ---- token exchange ----
+
+TEST(TokenTypeUrn, TakesShortNamesAndUrns) {
+  EXPECT_EQ(*token_type_urn("jwt", "--t"), "urn:ietf:params:oauth:token-type:jwt");
+  EXPECT_EQ(*token_type_urn("id_token", "--t"), "urn:ietf:params:oauth:token-type:id_token");
+  EXPECT_EQ(*token_type_urn("urn:ietf:params:oauth:token-type:access_token", "--t"),
+            "urn:ietf:params:oauth:token-type:access_token");
+  for (const char* bad : {"", "JWT", "saml2", "refresh_token", "urn:ietf:params:oauth:token-type:",
+                          "urn:ietf:params:oauth:token-type:saml1"}) {
+    auto urn = token_type_urn(bad, "--subject-token-type");
+    ASSERT_FALSE(urn) << bad;
+    EXPECT_NE(urn.error().message.find("--subject-token-type"), std::string::npos);
+  }
+}
+
+TEST(CleanToken, TrimsAndRefusesWhatIsNoToken) {
+  EXPECT_EQ(*clean_token("  eyJh.eyJi.c2ln\n", "file"), "eyJh.eyJi.c2ln");
+  EXPECT_FALSE(clean_token("", "file"));
+  EXPECT_FALSE(clean_token(" \n\t", "file"));
+  EXPECT_FALSE(clean_token(std::string(64 * 1024 + 1, 'a'), "file"));
+  EXPECT_TRUE(clean_token(std::string(64 * 1024, 'a'), "file"));
+  const std::vector<std::string> bad_tokens{"eyJh.secret part",
+                                            "eyJh.se\x01"
+                                            "cret",
+                                            "eyJh\n.secret", "eyJh.\xc3\xa9secret"};
+  for (const std::string& bad : bad_tokens) {
+    auto token = clean_token(bad, "--subject-token-env T");
+    ASSERT_FALSE(token) << bad;
+    EXPECT_EQ(token.error().code, Code::kInvalidArgument);
+    EXPECT_EQ(token.error().message.find("secret"), std::string::npos) << token.error().message;
+    EXPECT_NE(token.error().message.find("--subject-token-env T"), std::string::npos);
+  }
+}
+
+std::map<std::string, std::vector<std::string>> form_fields(std::string_view body) {
+  std::map<std::string, std::vector<std::string>> out;
+  auto decode = [](std::string_view text) {
+    std::string s;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+      if (text[i] == '+') {
+        s += ' ';
+      } else if (text[i] == '%' && i + 2 < text.size()) {
+        s += static_cast<char>(std::stoi(std::string(text.substr(i + 1, 2)), nullptr, 16));
+        i += 2;
+      } else {
+        s += text[i];
+      }
+    }
+    return s;
+  };
+  while (!body.empty()) {
+    std::string_view pair = body.substr(0, body.find('&'));
+    body.remove_prefix(std::min(body.size(), pair.size() + 1));
+    const auto eq = pair.find('=');
+    out[decode(pair.substr(0, eq))].push_back(decode(pair.substr(eq + 1)));
+  }
+  return out;
+}
+
+TEST(TokenExchangeForm, MapsEveryField) {
+  ExchangeRequest request;
+  request.subject_token = "subject.jwt.sig";
+  request.subject_token_type = "id_token";
+  request.actor_token = "actor.jwt.sig";
+  request.actor_token_type = "access_token";
+  request.audiences = {"billing", "https://ledger.example"};
+  request.scopes = {"ledger:read", "ledger:write"};
+  request.requested_token_type = "access_token";
+  auto form = token_exchange_form(request);
+  ASSERT_TRUE(form) << form.error().message;
+  using V = std::vector<std::string>;
+  EXPECT_EQ(form_fields(*form),
+            (std::map<std::string, V>{
+                {"grant_type", V{"urn:ietf:params:oauth:grant-type:token-exchange"}},
+                {"subject_token", V{"subject.jwt.sig"}},
+                {"subject_token_type", V{"urn:ietf:params:oauth:token-type:id_token"}},
+                {"actor_token", V{"actor.jwt.sig"}},
+                {"actor_token_type", V{"urn:ietf:params:oauth:token-type:access_token"}},
+                {"audience", V{"billing", "https://ledger.example"}},
+                {"scope", V{"ledger:read ledger:write"}},
+                {"requested_token_type", V{"urn:ietf:params:oauth:token-type:access_token"}}}));
+}
+
+TEST(TokenExchangeForm, TheCiCaseSendsOnlyTheSubject) {
+  ExchangeRequest request;
+  request.subject_token = "a.b.c";
+  auto form = token_exchange_form(request);
+  ASSERT_TRUE(form);
+  EXPECT_EQ(
+      *form,
+      "grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Atoken-exchange&subject_token=a.b."
+      "c&subject_token_type=urn%3Aietf%3Aparams%3Aoauth%3Atoken-type%3Ajwt");
+}
+
+TEST(TokenExchangeForm, RefusesBadRequests) {
+  auto refused = [](auto change) {
+    ExchangeRequest request;
+    request.subject_token = "a.b.c";
+    change(request);
+    auto form = token_exchange_form(request);
+    return !form && form.error().code == Code::kInvalidArgument;
+  };
+  EXPECT_TRUE(refused([](ExchangeRequest& r) { r.subject_token.clear(); }));
+  EXPECT_TRUE(refused([](ExchangeRequest& r) { r.subject_token_type = "saml2"; }));
+  EXPECT_TRUE(refused([](ExchangeRequest& r) { r.actor_token = "x.y.z"; }));
+  EXPECT_TRUE(refused([](ExchangeRequest& r) { r.actor_token_type = "jwt"; }));
+  EXPECT_TRUE(refused([](ExchangeRequest& r) {
+    r.actor_token = "";
+    r.actor_token_type = "jwt";
+  }));
+  EXPECT_TRUE(refused([](ExchangeRequest& r) {
+    r.actor_token = "x.y.z";
+    r.actor_token_type = "opaque";
+  }));
+  EXPECT_TRUE(refused([](ExchangeRequest& r) { r.audiences = {""}; }));
+  EXPECT_TRUE(refused([](ExchangeRequest& r) { r.scopes = {"a b"}; }));
+  EXPECT_TRUE(refused([](ExchangeRequest& r) { r.scopes = {""}; }));
+  EXPECT_TRUE(refused([](ExchangeRequest& r) { r.requested_token_type = "saml1"; }));
+  EXPECT_FALSE(refused([](ExchangeRequest& r) {
+    r.actor_token = "x.y.z";
+    r.actor_token_type = "jwt";
+  }));
+}
+
+TEST(GithubIdToken, AppendsTheAudienceToTheRequestUrl) {
+  EXPECT_EQ(
+      *github_id_token_url("https://pipelines.actions.example/idtoken?api-version=2.0",
+                           "https://sigil.example:8420"),
+      "https://pipelines.actions.example/idtoken?api-version=2.0&audience=https%3A%2F%2Fsigil."
+      "example%3A8420");
+  EXPECT_EQ(*github_id_token_url("http://127.0.0.1:9/t", "sigil"),
+            "http://127.0.0.1:9/t?audience=sigil");
+  EXPECT_FALSE(github_id_token_url("https://pipelines.actions.example/idtoken", ""));
+  EXPECT_FALSE(github_id_token_url("http://pipelines.actions.example/idtoken", "sigil"));
+  EXPECT_FALSE(github_id_token_url("", "sigil"));
+}
+
+TEST(GithubIdToken, ReadsTheValueOfTheAnswer) {
+  EXPECT_EQ(*github_id_token_from_answer(R"({"count": 1, "value": "eyJh.eyJi.sig"})"),
+            "eyJh.eyJi.sig");
+  for (const char* bad : {"", "eyJh.eyJi.sig", "[]", "{}", R"({"value": 3})", R"({"value": ""})",
+                          R"({"value": "a b"})"}) {
+    EXPECT_FALSE(github_id_token_from_answer(bad)) << bad;
+  }
+}
+
+// A loopback stand-in for GitHub's token service: answers the job's bearer token only.
+class FakeGithub {
+ public:
+  explicit FakeGithub(unsigned status = 200) {
+    http::ServerOptions options;
+    options.port = 0;
+    options.threads = 1;
+    options.drain_timeout = std::chrono::seconds(1);
+    server_ = std::make_unique<http::Server>(
+        options, [this, status](http::Request&& request, http::Responder respond) {
+          {
+            std::lock_guard lock(mu_);
+            target_ = request.target;
+          }
+          if (request.header("authorization") != "bearer job-request-token") {
+            return respond(http::Response::json(401, R"({"message":"bad token"})"));
+          }
+          respond(http::Response::json(status, R"({"count":1,"value":"eyJh.eyJp.c2ln"})"));
+        });
+    EXPECT_TRUE(server_->start());
+    thread_ = std::thread([this] { server_->run(); });
+  }
+  ~FakeGithub() {
+    server_->stop();
+    thread_.join();
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(server_->port()) + "/idtoken?api-version=2.0";
+  }
+  std::string target() {
+    std::lock_guard lock(mu_);
+    return target_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::string target_;  // guarded by mu_
+  std::unique_ptr<http::Server> server_;
+  std::thread thread_;
+};
+
+TEST(GithubIdToken, FetchesTheJobsToken) {
+  FakeGithub github;
+  auto token = fetch_github_id_token(github.url(), "job-request-token", "https://sigil.example",
+                                     std::chrono::seconds(5));
+  ASSERT_TRUE(token) << token.error().message;
+  EXPECT_EQ(*token, "eyJh.eyJp.c2ln");
+  EXPECT_EQ(github.target(), "/idtoken?api-version=2.0&audience=https%3A%2F%2Fsigil.example");
+
+  token = fetch_github_id_token(github.url(), "another-token", "sigil", std::chrono::seconds(5));
+  ASSERT_FALSE(token);
+  EXPECT_EQ(token.error().code, Code::kPermissionDenied);
+  EXPECT_EQ(token.error().message.find("another-token"), std::string::npos);
+}
+
+TEST(GithubIdToken, ReportsAServerThatFailsOrIsGone) {
+  std::string url;
+  {
+    FakeGithub github(503);
+    url = github.url();
+    auto token = fetch_github_id_token(url, "job-request-token", "sigil", std::chrono::seconds(5));
+    ASSERT_FALSE(token);
+    EXPECT_EQ(token.error().code, Code::kUnavailable);
+  }
+  auto token = fetch_github_id_token(url, "job-request-token", "sigil", std::chrono::seconds(5));
+  ASSERT_FALSE(token);
+  EXPECT_EQ(token.error().code, Code::kUnavailable);
 }
 
 }  // namespace

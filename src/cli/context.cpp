@@ -377,4 +377,11 @@ Outcome<json::value> Context::post_form(std::string_view path, const ClientCrede
   return result;
 }
 
+Outcome<json::value> Context::post_anonymous_form(std::string_view path, const std::string& form,
+                                                  std::string_view what) {
+  const Headers headers{{"Content-Type", "application/x-www-form-urlencoded"},
+                        {"Accept", "application/json"}};
+  return send("POST", url(path), headers, form, what);
+}
+
 }  // namespace sigil::cli

@@ -172,6 +172,10 @@ class Context {
   // A form POST to the server with client_secret_basic; the 2xx answer must be JSON.
   Outcome<boost::json::value> post_form(std::string_view path, const ClientCredentials& credentials,
                                         const std::string& form, std::string_view what);
+  // A form POST without client authentication (a grant whose assertion is the only
+  // credential, e.g. token exchange from a CI job); the 2xx answer must be JSON.
+  Outcome<boost::json::value> post_anonymous_form(std::string_view path, const std::string& form,
+                                                  std::string_view what);
 
  private:
   Outcome<boost::json::value> send(std::string_view method, const std::string& url,
