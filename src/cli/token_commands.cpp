@@ -24,6 +24,23 @@ namespace {
 
 namespace json = boost::json;
 
+// A token endpoint answer: the whole JSON with --output json, else the access token alone
+// (for `$(sigil token get)` in scripts).
+Outcome<void> print_token_answer(const Context& context, const Outcome<json::value>& answer) {
+  if (!answer) return std::unexpected(answer.error());
+  if (context.output_mode() == OutputMode::kJson) {
+    std::cout << render_json(*answer);
+    return {};
+  }
+  const json::value* token =
+      answer->is_object() ? answer->get_object().if_contains("access_token") : nullptr;
+  if (token == nullptr || !token->is_string()) {
+    return fail(kExitUnreachable, "the token endpoint's answer has no access_token");
+  }
+  std::cout << std::string_view(token->get_string()) << "\n";
+  return {};
+}
+
 constexpr std::size_t kMaxTokenBytes = 64 * 1024;
 constexpr std::size_t kMaxJwksFileBytes = 1024 * 1024;
 constexpr jose::Algorithm kAllAlgorithms[] = {jose::Algorithm::kES256, jose::Algorithm::kES384,
@@ -133,18 +150,7 @@ Outcome<void> run_get(Context& context, GetArgs& args) {
     if (!credentials) return std::unexpected(credentials.error());
     answer = context.post_form("/oauth2/token", *credentials, *form, "get a token");
   }
-  if (!answer) return std::unexpected(answer.error());
-  if (context.output_mode() == OutputMode::kJson) {
-    std::cout << render_json(*answer);
-    return {};
-  }
-  const json::value* token =
-      answer->is_object() ? answer->get_object().if_contains("access_token") : nullptr;
-  if (token == nullptr || !token->is_string()) {
-    return fail(kExitUnreachable, "the token endpoint's answer has no access_token");
-  }
-  std::cout << std::string_view(token->get_string()) << "\n";
-  return {};
+  return print_token_answer(context, answer);
 }
 
 struct VerifyArgs {
@@ -446,18 +452,7 @@ Outcome<void> run_exchange(Context& context, ExchangeArgs& args) {
                     ? context.post_form("/oauth2/token", *credentials, *form, "exchange the token")
                     : context.post_anonymous_form("/oauth2/token", *form, "exchange the token");
   wipe(*form);
-  if (!answer) return std::unexpected(answer.error());
-  if (context.output_mode() == OutputMode::kJson) {
-    std::cout << render_json(*answer);
-    return {};
-  }
-  const json::value* token =
-      answer->is_object() ? answer->get_object().if_contains("access_token") : nullptr;
-  if (token == nullptr || !token->is_string()) {
-    return fail(kExitUnreachable, "the token endpoint's answer has no access_token");
-  }
-  std::cout << std::string_view(token->get_string()) << "\n";
-  return {};
+  return print_token_answer(context, answer);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "http/client.hpp"
+#include "server/log_text.hpp"
 
 namespace sigil::server {
 
@@ -29,17 +30,6 @@ struct KeyFetcher::Entry {
 };
 
 namespace {
-
-// Text for the JSON log pattern of serve.cpp (the message sits in a JSON string).
-std::string json_safe(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  return out;
-}
 
 // At most 80 printable ASCII characters of text that came from elsewhere, for messages.
 std::string printable(std::string_view text) {

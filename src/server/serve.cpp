@@ -23,6 +23,7 @@
 #include "server/commands.hpp"
 #include "server/data_dir.hpp"
 #include "server/key_fetcher.hpp"
+#include "server/log_text.hpp"
 #include "server/policy_file.hpp"
 #include "server/settings.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -37,17 +38,6 @@ void set_up_logging(const Config& config) {
                       spdlog::pattern_time_type::utc);
   logger->set_level(spdlog::level::from_str(config.log_level));
   spdlog::set_default_logger(logger);
-}
-
-// JSON-safe text for the log pattern above.
-std::string json_safe(std::string_view text) {
-  std::string out;
-  for (char c : text) {
-    if (c == '"' || c == '\\') out += '\\';
-    if (static_cast<unsigned char>(c) < 0x20) continue;
-    out += c;
-  }
-  return out;
 }
 
 int fail(std::string_view what, const Error& e) {
