@@ -488,6 +488,32 @@ Result<std::string> Key::private_pkcs8() const {
   return out;
 }
 
+Result<Key> Key::from_spki_der(std::string_view der) {
+  const unsigned char* p = bytes(der);
+  PkeyPtr pkey(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+  if (!pkey || p != bytes(der) + der.size()) {
+    return std::unexpected(invalid("not a SubjectPublicKeyInfo"));
+  }
+  SIGIL_TRY(type, classify(pkey.get()));
+  SIGIL_CHECK(check_key(pkey.get(), type, false));
+  return Key(std::make_unique<Impl>(std::move(pkey), type, false));
+}
+
+Result<std::string> Key::spki_der() const {
+  int len = i2d_PUBKEY(impl_->pkey.get(), nullptr);
+  if (len <= 0) return std::unexpected(openssl_error("i2d_PUBKEY"));
+  std::string der(static_cast<std::size_t>(len), '\0');
+  unsigned char* out = bytes(der);
+  if (i2d_PUBKEY(impl_->pkey.get(), &out) != len) {
+    return std::unexpected(openssl_error("i2d_PUBKEY"));
+  }
+  return der;
+}
+
+evp_pkey_st* Key::evp_pkey() const {
+  return impl_->pkey.get();
+}
+
 Result<Key> Key::public_key() const {
   int len = i2d_PUBKEY(impl_->pkey.get(), nullptr);
   if (len <= 0) return std::unexpected(openssl_error("i2d_PUBKEY"));

@@ -21,6 +21,8 @@
 
 #include "base/error.hpp"
 
+struct evp_pkey_st;  // OpenSSL's EVP_PKEY, for the X.509 code in pki/
+
 namespace sigil::crypto {
 
 enum class KeyType {
@@ -90,6 +92,16 @@ class Key {
   // checked as the imports above. An encrypted key is refused (never prompted for): the
   // caller decrypts it first. kInvalidArgument naming what is wrong.
   static Result<Key> from_private_pem(std::string_view pem);
+
+  // A public key from X.509 SubjectPublicKeyInfo DER (as in a certificate or CSR), checked
+  // as the imports above: EC P-256/P-384, Ed25519 or RSA >= 2048 bits; any other type or
+  // curve is kInvalidArgument. spki_der() is the inverse.
+  static Result<Key> from_spki_der(std::string_view der);
+  Result<std::string> spki_der() const;
+
+  // The OpenSSL key, owned by this Key and valid while it lives, for pki/ to sign and
+  // verify X.509 structures with. It must not be modified through this pointer.
+  evp_pkey_st* evp_pkey() const;
 
   Key(Key&&) noexcept;
   Key& operator=(Key&&) noexcept;

@@ -1,5 +1,5 @@
 // Internal to crypto/: owning handles for OpenSSL objects and the error-queue helper.
-// No other folder includes OpenSSL headers.
+// Outside crypto/, only pki/ (X.509 and CSRs) and http/ (TLS) include OpenSSL headers.
 #pragma once
 
 #include <openssl/bn.h>
