@@ -323,16 +323,18 @@ class TokenServiceTest(unittest.TestCase):
 
 
 class ExpiryTest(unittest.TestCase):
-    """A server with one-second tokens and no leeway, so expiry is seen over HTTP."""
+    """A server with two-second tokens and no leeway, so expiry is seen over HTTP. Times are
+    whole seconds, so a token lives between one and two seconds: two leave the admin token
+    that registers the client at least a second to be used in."""
 
     def test_expired_token_is_inactive(self):
-        s = Sigil(env={"SIGIL_TOKEN_LIFETIME": "1", "SIGIL_LEEWAY": "0"})
+        s = Sigil(env={"SIGIL_TOKEN_LIFETIME": "2", "SIGIL_LEEWAY": "0"})
         try:
             cid, secret = s.create_client(name="short", allowed_scopes=["a"],
                                           allowed_audiences=["https://a.example"])
             token = s.token(cid, secret).json()["access_token"]
             self.assertTrue(s.introspect(token).json()["active"])
-            time.sleep(2.1)
+            time.sleep(3.1)
             self.assertEqual(s.introspect(token).json(), {"active": False})
         finally:
             s.close()
