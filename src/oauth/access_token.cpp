@@ -56,6 +56,8 @@ Result<IssuedToken> issue_access_token(const KeyRing& keys, const Client& client
   claims["client_id"] = client.id;
   if (!grant.scopes.empty()) claims["scope"] = join_scope(grant.scopes);
   if (grant.act) claims["act"] = *grant.act;
+  // RFC 9449 §6.1: "the JWK SHA-256 Thumbprint confirmation method ... jkt".
+  if (grant.jkt) claims["cnf"] = boost::json::object{{"jkt", *grant.jkt}};
   if (grant.federated) {
     claims[kFederatedClaim] = boost::json::object{{"iss", grant.federated->issuer},
                                                   {"sub", grant.federated->subject},

@@ -59,6 +59,9 @@ struct Grant {
   // RFC 8693 §2.2.1 issued_token_type, for the token exchange response; empty for every
   // other grant.
   std::string issued_token_type;
+  // RFC 9449 §6.1: the JWK SHA-256 thumbprint of the DPoP proof's key, written as
+  // "cnf": {"jkt": ...}. nullopt: a bearer token.
+  std::optional<std::string> jkt;
 };
 
 struct IssuedToken {
@@ -75,11 +78,10 @@ struct IssuedToken {
 // grant.default_lifetime or else the settings' default_lifetime, grant.lifetime and the
 // settings' max_lifetime; never after grant.not_after), iat, nbf (= iat), jti (128 random
 // bits, base64url), client_id (client.id), scope (when any), act (when any),
-// kFederatedClaim (when federated), and the client's attributes under kAttributesClaim
-// (when any).
-// kInternal for a grant without audience, with a lifetime that is not positive, or with a
-// not_after that is not after now; kFailedPrecondition when no key is active; signing
-// failures as they come.
+// kFederatedClaim (when federated), cnf {"jkt"} (when bound, RFC 9449 §6.1), and the client's
+// attributes under kAttributesClaim (when any). kInternal for a grant without audience, with a
+// lifetime that is not positive, or with a not_after that is not after now; kFailedPrecondition
+// when no key is active; signing failures as they come.
 Result<IssuedToken> issue_access_token(const KeyRing& keys, const Client& client,
                                        const Grant& grant, TimePoint now);
 

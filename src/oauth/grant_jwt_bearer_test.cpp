@@ -6,6 +6,7 @@
 
 #include <functional>
 
+#include "oauth/testing/dpop.hpp"
 #include "oauth/testing/federation_fixture.hpp"
 
 namespace sigil::oauth {
@@ -148,6 +149,30 @@ TEST_F(JwtBearerTest, ReplayedAssertionIsRefused) {
   ok(bearer(assertion, {{"audience", "deploy"}}));
   expect_denied(bearer(assertion, {{"audience", "deploy"}}), OAuthError::kInvalidGrant,
                 "assertion_replayed");
+}
+
+// RFC 9449 §5: "This is applicable for all access token requests regardless of grant
+// type". A bad proof is refused before the assertion is spent.
+TEST_F(JwtBearerTest, ADpopProofBindsTheToken) {
+  auto key = jose::Jwk::generate(jose::Algorithm::kEdDSA);
+  ASSERT_TRUE(key.has_value());
+  const std::string url = kIssuer + "/oauth2/token";
+  const std::string assertion = github_->mint(github());
+  TokenRequest r;
+  r.params = {{"grant_type", std::string(kJwtBearerGrantType)},
+              {"assertion", assertion},
+              {"audience", "deploy"}};
+  r.endpoint_url = url;
+  r.dpop_proof = testing::dpop_proof(*key, "p-1", url + "/elsewhere", clock_.now());
+  auto refused = endpoint_->handle(r, clock_.now());
+  expect_denied(refused, OAuthError::kInvalidDpopProof, "dpop_wrong_htu");
+
+  r.dpop_proof = testing::dpop_proof(*key, "p-2", url, clock_.now());
+  const TokenOutcome outcome = endpoint_->handle(r, clock_.now());
+  const TokenSuccess& s = ok(outcome);
+  EXPECT_EQ(s.token_type, "DPoP");
+  EXPECT_EQ(s.jkt, key->thumbprint());
+  EXPECT_EQ(claims_of(s.access_token).at("cnf").at("jkt").as_string(), key->thumbprint());
 }
 
 TEST_F(JwtBearerTest, IssuerDownWithAndWithoutCachedKeys) {

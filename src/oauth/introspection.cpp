@@ -60,6 +60,13 @@ IntrospectionResult Introspection::check(std::string_view token, TimePoint now) 
     out.act = it->value().get_object();
   }
   out.federated = federated_identity(claims);
+  if (auto it = claims.find("cnf"); it != claims.end() && it->value().is_object()) {
+    const auto* jkt = it->value().get_object().if_contains("jkt");
+    if (jkt != nullptr && jkt->is_string()) {
+      out.jkt = std::string(jkt->get_string());
+      out.token_type = "DPoP";
+    }
+  }
   if (out.jti.empty() || out.client_id.empty() || out.aud.empty()) return inactive("missing_claim");
 
   if (revoked_.is_revoked(out.jti)) return inactive("revoked");
@@ -100,6 +107,8 @@ std::string to_json(const IntrospectionResult& result) {
   body["iss"] = c.iss;
   body["jti"] = c.jti;
   if (c.act) body["act"] = *c.act;
+  // RFC 9449 §6.2: "the introspection response MUST include a cnf member with a jkt".
+  if (c.jkt) body["cnf"] = boost::json::object{{"jkt", *c.jkt}};
   return boost::json::serialize(body);
 }
 

@@ -36,6 +36,9 @@ struct IntrospectedClaims {
   std::optional<boost::json::object> act;
   // The external identity behind the token (kFederatedClaim); not in the response.
   std::optional<FederatedIdentity> federated;
+  // RFC 9449 §6.1: the thumbprint of the key a DPoP-bound token is bound to ("cnf.jkt");
+  // token_type is then "DPoP". nullopt: a bearer token.
+  std::optional<std::string> jkt;
 };
 
 struct IntrospectionResult {
@@ -67,7 +70,8 @@ class Introspection {
 };
 
 // RFC 7662 §2.2 response body, with "act" when the token has one (RFC 8693 §4.1: "the
-// act claim ... may also be used in token introspection responses"). Inactive:
+// act claim ... may also be used in token introspection responses") and "cnf" when it is
+// DPoP-bound (RFC 9449 §6.2). Inactive:
 // {"active":false} and nothing else.
 std::string to_json(const IntrospectionResult& result);
 

@@ -7,6 +7,7 @@
 #include <initializer_list>
 
 #include "oauth/client_authentication.hpp"
+#include "oauth/dpop.hpp"
 
 namespace sigil::oauth {
 
@@ -48,6 +49,12 @@ std::string authorization_server_metadata(std::string_view issuer,
   m["token_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
   m["introspection_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
   m["revocation_endpoint_auth_signing_alg_values_supported"] = assertion_algs;
+  // RFC 9449 §5.1: "dpop_signing_alg_values_supported: A JSON array containing a list of
+  // the JWS alg values (from the [IANA.JOSE.ALGS] registry) supported by the authorization
+  // server for DPoP proof JWTs."
+  boost::json::array dpop_algs;
+  for (auto alg : dpop_algorithms()) dpop_algs.emplace_back(jose::to_string(alg));
+  m["dpop_signing_alg_values_supported"] = std::move(dpop_algs);
   // OpenID Connect Discovery 1.0 §3 makes response_types_supported,
   // subject_types_supported and id_token_signing_alg_values_supported REQUIRED, and OIDC
   // client libraries (openid-client) refuse a document without them. sigil has no

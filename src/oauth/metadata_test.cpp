@@ -41,7 +41,9 @@ TEST(MetadataTest, DescribesTheEndpoints) {
   EXPECT_EQ(strings(m.at("id_token_signing_alg_values_supported")),
             (std::vector<std::string>{"ES256", "EdDSA"}));
   EXPECT_FALSE(m.contains("scopes_supported"));
-  EXPECT_EQ(m.size(), 15u);
+  // RFC 9449 §5.1: every asymmetric algorithm a DPoP proof may use.
+  EXPECT_EQ(strings(m.at("dpop_signing_alg_values_supported")), assertion_algs);
+  EXPECT_EQ(m.size(), 16u);
 }
 
 }  // namespace

@@ -18,6 +18,8 @@ std::string_view to_string(OAuthError error) {
       return "invalid_scope";
     case OAuthError::kInvalidTarget:
       return "invalid_target";
+    case OAuthError::kInvalidDpopProof:
+      return "invalid_dpop_proof";
     case OAuthError::kServerError:
       return "server_error";
   }

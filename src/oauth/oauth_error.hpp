@@ -1,4 +1,4 @@
-// OAuth error values (RFC 6749 §5.2, RFC 8707 §2) and the denial the use cases return.
+// OAuth error values (RFC 6749 §5.2, RFC 8707 §2, RFC 9449 §5) and the denial the use cases return.
 // The use cases decide; the HTTP edge maps a Denial to a status and a JSON body.
 #pragma once
 
@@ -16,7 +16,10 @@ enum class OAuthError {
   kUnsupportedGrantType,  // grant_type unknown to this server
   kInvalidScope,          // scope malformed or beyond what the client may have
   kInvalidTarget,         // resource/audience malformed, not allowed, or missing (RFC 8707)
-  kServerError,           // the server failed (storage, signing); nothing the client did
+  // RFC 9449 §5: "invalid_dpop_proof": the DPoP proof is missing what it needs, or is
+  // invalid, replayed or for another request.
+  kInvalidDpopProof,
+  kServerError,  // the server failed (storage, signing); nothing the client did
 };
 
 // The RFC's "error" value, e.g. "invalid_client".

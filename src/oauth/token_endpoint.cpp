@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "oauth/dpop.hpp"
 #include "oauth/validation.hpp"
 
 namespace sigil::oauth {
@@ -136,6 +137,27 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
                   "unsupported_grant_type");
   }
 
+  // RFC 9449 §5: "To request an access token that is bound to a public key using DPoP, the
+  // client MUST provide a valid DPoP proof JWT in a DPoP header when making an access
+  // token request to the authorization server's token endpoint. This is applicable for
+  // all access token requests regardless of grant type". Checked before the grant, so
+  // that a bad proof does not spend the grant's own assertion.
+  std::optional<std::string> jkt;
+  if (request.dpop_proof) {
+    if (assertions_ == nullptr || assertions_->replays == nullptr) {
+      return denied(OAuthError::kInvalidDpopProof, "DPoP proofs are not accepted here",
+                    "dpop_unavailable");
+    }
+    auto checked = verify_dpop_proof(*request.dpop_proof, "POST", request.endpoint_url, now,
+                                     *assertions_->replays, assertions_->leeway);
+    if (!checked) {
+      failure.detail = checked.error().detail;
+      failure.denial = std::move(checked.error());
+      return fail(std::move(failure), tried_basic);
+    }
+    jkt = std::move(*checked);
+  }
+
   // One snapshot for the whole request: a policy swapped meanwhile applies to the next.
   const std::shared_ptr<const policy::CompiledPolicy> policy =
       policy_ != nullptr ? policy_->current() : nullptr;
@@ -160,6 +182,8 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
     failure.denial = std::move(grant.error());
     return fail(std::move(failure), tried_basic);
   }
+
+  grant->jkt = jkt;
 
   // The token goes to the client the grant chose, else to the one that authenticated.
   const Client* issued_to = grant->client ? &*grant->client : client ? &client->client() : nullptr;
@@ -190,6 +214,10 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
   }
   success.exp = issued->expires_at;
   success.rules = std::move(grant->rules);
+  if (jkt) {
+    success.token_type = "DPoP";
+    success.jkt = std::move(*jkt);
+  }
   return TokenOutcome{std::move(success), tried_basic};
 }
 

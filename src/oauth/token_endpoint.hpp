@@ -6,6 +6,10 @@
 // "federated"); credentials that are present must be valid (invalid_client otherwise).
 // No HTTP here: the edge parses the form body and the Authorization header, calls
 // handle(), maps the outcome to a status and renders to_json() or the Denial.
+// DPoP (RFC 9449): a request of any grant type with a DPoP proof gets a token bound to the
+// proof's key ("cnf": {"jkt"}, token_type "DPoP"); a proof that fails a check of
+// verify_dpop_proof() (dpop.hpp) is refused with invalid_dpop_proof. Proofs' jti values go
+// to the AssertionContext's replay cache; without one every proof is refused.
 //
 // Thread safety: handle() is thread-safe.
 #pragma once
@@ -37,10 +41,16 @@ struct TokenRequest {
   std::vector<std::pair<std::string, std::string>> params;
   PresentedCredentials credentials;
   std::string source_address;  // the peer's IP address as text, for policy conditions
+  // RFC 9449 §4.1: the DPoP header, when the request had exactly one (the edge refuses
+  // two with invalid_dpop_proof). With a valid proof the token is bound to its key.
+  std::optional<std::string> dpop_proof;
+  // The token endpoint's URL (the issuer + "/oauth2/token"): the proof's "htu".
+  std::string endpoint_url;
 };
 
 struct TokenSuccess {
   std::string access_token;
+  // "Bearer", or "DPoP" for a DPoP-bound token (RFC 9449 §5: "token_type ... DPoP").
   std::string token_type = "Bearer";
   std::int64_t expires_in = 0;  // seconds
   std::string scope;            // space-separated, sorted
@@ -57,6 +67,7 @@ struct TokenSuccess {
   std::string federated;    // the external identity behind it: "<iss> <sub>"; empty: none
   TimePoint exp{};
   std::vector<std::string> rules;  // the policy rules that allowed the token, sorted
+  std::string jkt;                 // the DPoP key thumbprint the token is bound to; empty: none
 };
 
 struct TokenFailure {

@@ -5,6 +5,7 @@
 #include <boost/json/parse.hpp>
 
 #include "base/base64url.hpp"
+#include "oauth/testing/dpop.hpp"
 #include "oauth/testing/fixture.hpp"
 #include "policy/cidr.hpp"
 #include "policy/engine.hpp"
@@ -768,6 +769,107 @@ grants:
                 kNotGrantedAudience);
 }
 
+// RFC 9449 §5: a token request with a DPoP proof gets a token bound to the proof's key.
+class DpopTokenTest : public testing::OAuthFixture {
+ protected:
+  static constexpr std::string_view kTokenUrl = "https://sigil.test/oauth2/token";
+
+  void SetUp() override {
+    OAuthFixture::SetUp();
+    assertions_.replays = &replays_;
+    endpoint_ = std::make_unique<TokenEndpoint>(*clients_, *keys_, nullptr, &assertions_);
+    auto key = jose::Jwk::generate(jose::Algorithm::kES256);
+    ASSERT_TRUE(key.has_value());
+    key_.emplace(std::move(*key));
+  }
+
+  TokenRequest request(const CreatedClient& c, std::optional<std::string> proof) {
+    TokenRequest r = basic_request(c, {{"grant_type", "client_credentials"}});
+    r.dpop_proof = std::move(proof);
+    r.endpoint_url = std::string(kTokenUrl);
+    return r;
+  }
+
+  std::string proof(std::string_view jti, std::string_view htu = kTokenUrl) {
+    return testing::dpop_proof(*key_, jti, htu, clock_.now());
+  }
+
+  ReplayCache replays_;
+  AssertionContext assertions_;
+  std::optional<jose::Jwk> key_;
+};
+
+TEST_F(DpopTokenTest, AValidProofBindsTheToken) {
+  auto c = make_client("billing");
+  auto outcome = endpoint_->handle(request(c, proof("p-1")), clock_.now());
+  ASSERT_TRUE(outcome.ok()) << outcome.failure().denial.reason;
+  const TokenSuccess& s = outcome.success();
+  EXPECT_EQ(s.token_type, "DPoP");
+  EXPECT_EQ(s.jkt, key_->thumbprint());
+  EXPECT_EQ(s.auth_method, "client_secret_basic");
+  EXPECT_EQ(boost::json::parse(to_json(s)).at("token_type").as_string(), "DPoP");
+
+  auto jwt = verify(s.access_token);
+  ASSERT_TRUE(jwt.has_value());
+  const auto& cnf = jwt->claims().at("cnf").as_object();
+  EXPECT_EQ(cnf.size(), 1u);
+  EXPECT_EQ(cnf.at("jkt").as_string(), key_->thumbprint());
+
+  // RFC 9449 §6.2: introspection reports the binding.
+  auto introspected = introspection_->check(s.access_token, clock_.now());
+  ASSERT_TRUE(introspected.active);
+  EXPECT_EQ(introspected.claims.jkt, key_->thumbprint());
+  auto body = boost::json::parse(to_json(introspected)).as_object();
+  EXPECT_EQ(body.at("cnf").at("jkt").as_string(), key_->thumbprint());
+  EXPECT_EQ(body.at("token_type").as_string(), "DPoP");
+}
+
+TEST_F(DpopTokenTest, WithoutAProofTheTokenIsABearerToken) {
+  auto c = make_client("billing");
+  auto outcome = endpoint_->handle(request(c, std::nullopt), clock_.now());
+  ASSERT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome.success().token_type, "Bearer");
+  EXPECT_TRUE(outcome.success().jkt.empty());
+  auto jwt = verify(outcome.success().access_token);
+  ASSERT_TRUE(jwt.has_value());
+  EXPECT_FALSE(jwt->claims().contains("cnf"));
+  auto introspected = introspection_->check(outcome.success().access_token, clock_.now());
+  EXPECT_FALSE(boost::json::parse(to_json(introspected)).as_object().contains("cnf"));
+}
+
+TEST_F(DpopTokenTest, BadProofsAreRefused) {
+  auto c = make_client("billing");
+  auto refused = [&](std::string p, std::string_view reason) {
+    auto outcome = endpoint_->handle(request(c, std::move(p)), clock_.now());
+    ASSERT_FALSE(outcome.ok());
+    EXPECT_EQ(outcome.failure().denial.error, OAuthError::kInvalidDpopProof);
+    EXPECT_EQ(outcome.failure().denial.reason, reason);
+    EXPECT_EQ(outcome.failure().client_id, "billing");
+  };
+  refused(proof("p-1", "https://sigil.test/oauth2/introspect"), "dpop_wrong_htu");
+  refused("not-a-proof", "dpop_malformed");
+  const std::string p = proof("p-2");
+  ASSERT_TRUE(endpoint_->handle(request(c, p), clock_.now()).ok());
+  refused(p, "dpop_replayed");
+}
+
+TEST_F(DpopTokenTest, BadClientCredentialsComeFirst) {
+  auto c = make_client("billing");
+  TokenRequest r = request(c, proof("p-1", "https://elsewhere.test/"));
+  r.credentials.basic->secret = SecretString("wrong");
+  auto outcome = endpoint_->handle(r, clock_.now());
+  ASSERT_FALSE(outcome.ok());
+  EXPECT_EQ(outcome.failure().denial.error, OAuthError::kInvalidClient);
+}
+
+TEST_F(TokenEndpointTest, WithoutAReplayCacheProofsAreRefused) {
+  auto c = make_client("billing");
+  TokenRequest r = basic_request(c, {{"grant_type", "client_credentials"}});
+  r.dpop_proof = "anything";
+  r.endpoint_url = "https://sigil.test/oauth2/token";
+  expect_denied(handle(std::move(r)), OAuthError::kInvalidDpopProof, "dpop_unavailable");
+}
+
 class NoSigningKeyTest : public testing::OAuthFixture {
  protected:
   void SetUp() override { build(testing::test_settings(), /*initialise=*/false); }
@@ -792,6 +894,7 @@ TEST(OAuthErrorTest, WireNames) {
   EXPECT_EQ(to_string(OAuthError::kUnsupportedGrantType), "unsupported_grant_type");
   EXPECT_EQ(to_string(OAuthError::kInvalidScope), "invalid_scope");
   EXPECT_EQ(to_string(OAuthError::kInvalidTarget), "invalid_target");
+  EXPECT_EQ(to_string(OAuthError::kInvalidDpopProof), "invalid_dpop_proof");
   EXPECT_EQ(to_string(OAuthError::kServerError), "server_error");
 }
 

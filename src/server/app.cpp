@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 
 #include "http/form.hpp"
@@ -154,6 +155,17 @@ Outcome App::token(const http::Request& request) {
   token_request.params = form->params();
   token_request.credentials = presented_credentials(request);
   token_request.source_address = request.remote_address;
+  // RFC 9449 §4.3: "There is not more than one DPoP HTTP request header field."
+  const auto dpop_headers =
+      std::count_if(request.headers.begin(), request.headers.end(),
+                    [](const auto& header) { return http::iequals(header.first, "DPoP"); });
+  if (dpop_headers > 1) {
+    return deny({oauth::OAuthError::kInvalidDpopProof, "send one DPoP header, not several",
+                 "dpop_repeated"},
+                false);
+  }
+  if (auto proof = request.header("DPoP")) token_request.dpop_proof = std::string(*proof);
+  token_request.endpoint_url = s_.issuer + "/oauth2/token";
 
   const oauth::TokenOutcome outcome = s_.token_endpoint.handle(token_request, s_.clock.now());
   if (!outcome.ok()) {
@@ -180,6 +192,8 @@ Outcome App::token(const http::Request& request) {
   event.audience = success.audience;
   event.jti = success.jti;
   event.rule = join_rules(success.rules);
+  // The key a DPoP-bound token is bound to: a thumbprint of a public key, nothing secret.
+  if (!success.jkt.empty()) event.detail = "dpop jkt " + success.jkt;
   // The label comes from the endpoint's own table of grant types, never from the request.
   tokens_issued_.with({success.grant_type}).inc();
   http::Response response = http::Response::json(200, oauth::to_json(success));
