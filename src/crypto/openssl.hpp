@@ -1,5 +1,6 @@
-// Internal to crypto/: owning handles for OpenSSL objects and the error-queue helper.
-// Outside crypto/, only pki/ (X.509 and CSRs) and http/ (TLS) include OpenSSL headers.
+// Owning handles for OpenSSL objects and the error-queue helpers, for crypto/ and the one
+// other library that works with OpenSSL objects directly, pki/ (X.509 and CSRs); http/
+// uses OpenSSL only through Asio's TLS.
 #pragma once
 
 #include <openssl/bn.h>

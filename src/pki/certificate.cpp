@@ -12,46 +12,24 @@
 #include <limits>
 
 #include "crypto/digest.hpp"
+#include "crypto/openssl.hpp"
 
 namespace sigil::pki {
 
 namespace {
 
-template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
+using crypto::internal::BnPtr;
+using crypto::internal::bytes;
+using crypto::internal::Deleter;
+using crypto::internal::openssl_error;
 using X509Ptr = std::unique_ptr<X509, Deleter<X509_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
 using NamePtr = std::unique_ptr<X509_NAME, Deleter<X509_NAME_free>>;
 using ExtPtr = std::unique_ptr<X509_EXTENSION, Deleter<X509_EXTENSION_free>>;
 using GeneralNamesPtr = std::unique_ptr<GENERAL_NAMES, Deleter<GENERAL_NAMES_free>>;
 using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, Deleter<GENERAL_NAME_free>>;
 using Asn1IntPtr = std::unique_ptr<ASN1_INTEGER, Deleter<ASN1_INTEGER_free>>;
 using Asn1TimePtr = std::unique_ptr<ASN1_TIME, Deleter<ASN1_TIME_free>>;
-
-std::string drain_errors() {
-  std::string text;
-  unsigned long code = 0;
-  while ((code = ERR_get_error()) != 0) {
-    char buf[256];
-    ERR_error_string_n(code, buf, sizeof buf);
-    if (!text.empty()) text += "; ";
-    text += buf;
-  }
-  return text;
-}
-
-Error openssl_error(std::string_view what) {
-  std::string details = drain_errors();
-  std::string message(what);
-  if (!details.empty()) message += ": " + details;
-  return Error::internal(std::move(message));
-}
 
 Error invalid(std::string_view what) {
   ERR_clear_error();
@@ -62,10 +40,6 @@ Error invalid(std::string_view what) {
 Error mismatch(std::string_view what) {
   ERR_clear_error();
   return Error::internal("issued certificate check failed: " + std::string(what));
-}
-
-const unsigned char* bytes(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
 }
 
 BioPtr mem_bio(std::string_view s) {

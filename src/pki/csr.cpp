@@ -7,27 +7,20 @@
 #include <memory>
 #include <string>
 
+#include "crypto/openssl.hpp"
+
 namespace sigil::pki {
 
 namespace {
 
-template <auto Free>
-struct Deleter {
-  template <typename T>
-  void operator()(T* p) const {
-    Free(p);
-  }
-};
+using crypto::internal::bytes;
+using crypto::internal::Deleter;
 using ReqPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
 
 Error invalid(std::string_view what) {
   ERR_clear_error();
   return Error::invalid_argument("invalid CSR: " + std::string(what));
-}
-
-const unsigned char* bytes(std::string_view s) {
-  return reinterpret_cast<const unsigned char*>(s.data());
 }
 
 Result<ReqPtr> decode(std::string_view input) {
