@@ -480,6 +480,38 @@ std::vector<std::string> Certificate::dns_sans() const {
   return sans_of_type(impl_->x509.get(), GEN_DNS);
 }
 
+bool Certificate::has_key_cert_sign() const {
+  X509* x = impl_->x509.get();
+  return (X509_get_extension_flags(x) & EXFLAG_KUSAGE) != 0 &&
+         (X509_get_key_usage(x) & KU_KEY_CERT_SIGN) != 0;
+}
+
+std::optional<int> Certificate::path_length() const {
+  if (!is_ca()) return std::nullopt;
+  long pathlen = X509_get_pathlen(impl_->x509.get());
+  if (pathlen < 0 || pathlen > std::numeric_limits<int>::max()) return std::nullopt;
+  return static_cast<int>(pathlen);
+}
+
+Result<void> Certificate::verify_signed_by(const Certificate& issuer) const {
+  X509* x = impl_->x509.get();
+  X509* issuer_x = issuer.x509();
+  // Names, key identifiers and the issuer's keyCertSign, in OpenSSL's own order.
+  const int issued = X509_check_issued(issuer_x, x);
+  if (issued != X509_V_OK) {
+    return std::unexpected(
+        invalid(std::string("not issued by that CA: ") + X509_verify_cert_error_string(issued)));
+  }
+  // X509_check_issued accepts a CA without basicConstraints (a v1 certificate); sigil
+  // does not (RFC 5280 §4.2.1.9).
+  if (!issuer.is_ca()) return std::unexpected(invalid("the issuer is not a CA"));
+  EVP_PKEY* issuer_key = X509_get0_pubkey(issuer_x);
+  if (issuer_key == nullptr || X509_verify(x, issuer_key) != 1) {
+    return std::unexpected(invalid("the signature does not verify with the issuer's key"));
+  }
+  return Ok();
+}
+
 Result<crypto::Key> Certificate::public_key() const {
   EVP_PKEY* pkey = X509_get0_pubkey(impl_->x509.get());
   if (pkey == nullptr) return std::unexpected(invalid("no usable public key"));

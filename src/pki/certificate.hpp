@@ -64,10 +64,24 @@ class Certificate {
   std::string subject() const;
   std::string issuer() const;
   bool is_ca() const;
+  // True when the key usage extension is present and allows keyCertSign. A certificate
+  // without the extension gets false: sigil trusts no CA that does not say so.
+  bool has_key_cert_sign() const;
+  // The basicConstraints pathLenConstraint of a CA; std::nullopt when it has none (or is
+  // no CA).
+  std::optional<int> path_length() const;
   std::vector<std::string> uri_sans() const;
   std::vector<std::string> dns_sans() const;
   // The subject public key, checked as crypto::Key::from_spki_der does.
   Result<crypto::Key> public_key() const;
+
+  // Ok when issuer could have issued this certificate: issuer is a CA whose key usage
+  // (when present) allows keyCertSign, its subject is this certificate's issuer name, its
+  // SKI matches this certificate's AKI (when both are present), and its public key
+  // verifies this certificate's signature. A self-signed certificate passes with itself.
+  // Validity periods are not looked at. kInvalidArgument naming the first check that
+  // fails.
+  Result<void> verify_signed_by(const Certificate& issuer) const;
 
   // The OpenSSL object, owned by this Certificate (for X509_STORE and TLS contexts).
   // It must not be modified through this pointer.

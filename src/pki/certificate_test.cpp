@@ -383,5 +383,61 @@ TEST_F(IssuerTest, OpensslCommandVerifiesTheChain) {
   }
 }
 
+TEST_F(IssuerTest, VerifySignedByChecksTheIssuer) {
+  crypto::Key leaf_key = key(crypto::KeyType::kEcP256);
+  auto leaf = inter_->issue_svid(leaf_key, profile());
+  ASSERT_TRUE(leaf.has_value());
+  auto ok = [](const Result<void>& r) { return r.has_value(); };
+  EXPECT_TRUE(ok(leaf->certificate().verify_signed_by(*inter_cert_)));
+  EXPECT_TRUE(ok(inter_cert_->verify_signed_by(*root_cert_)));
+  EXPECT_TRUE(ok(root_cert_->verify_signed_by(*root_cert_)));
+
+  auto by_root = leaf->certificate().verify_signed_by(*root_cert_);
+  ASSERT_FALSE(by_root.has_value());
+  EXPECT_EQ(by_root.error().code, Code::kInvalidArgument);
+  EXPECT_NE(by_root.error().message.find("not issued by that CA"), std::string::npos);
+  EXPECT_FALSE(ok(root_cert_->verify_signed_by(*inter_cert_)));
+  EXPECT_FALSE(ok(inter_cert_->verify_signed_by(*inter_cert_)));
+  // A leaf signs nothing, even when it is named as the issuer.
+  EXPECT_FALSE(ok(leaf->certificate().verify_signed_by(leaf->certificate())));
+}
+
+TEST_F(IssuerTest, VerifySignedByRefusesALookalikeRoot) {
+  // Same name as the real root, another key: the intermediate is not its child.
+  crypto::Key other_key = key(crypto::KeyType::kEcP256);
+  auto lookalike = Issuer::self_signed_root(other_key, {.common_name = "sigil root CA",
+                                                        .organization = "example",
+                                                        .path_length = 1,
+                                                        .not_before = kNow - hours(1),
+                                                        .not_after = kNow + hours(24 * 3650),
+                                                        .serial = serial(0x09)});
+  ASSERT_TRUE(lookalike.has_value()) << lookalike.error().message;
+  EXPECT_EQ(lookalike->certificate().subject(), root_cert_->subject());
+  auto r = inter_cert_->verify_signed_by(lookalike->certificate());
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+}
+
+TEST_F(IssuerTest, KeyCertSignAndPathLength) {
+  crypto::Key leaf_key = key(crypto::KeyType::kEcP256);
+  auto leaf = inter_->issue_svid(leaf_key, profile());
+  ASSERT_TRUE(leaf.has_value());
+  EXPECT_TRUE(root_cert_->has_key_cert_sign());
+  EXPECT_TRUE(inter_cert_->has_key_cert_sign());
+  EXPECT_FALSE(leaf->certificate().has_key_cert_sign());
+  EXPECT_EQ(root_cert_->path_length(), std::optional<int>(1));
+  EXPECT_EQ(inter_cert_->path_length(), std::optional<int>(0));
+  EXPECT_EQ(leaf->certificate().path_length(), std::nullopt);
+
+  crypto::Key unlimited_key = key(crypto::KeyType::kEcP256);
+  auto unlimited = Issuer::self_signed_root(unlimited_key, {.common_name = "no limit",
+                                                            .not_before = kNow,
+                                                            .not_after = kNow + hours(1),
+                                                            .serial = serial(0x0a)});
+  ASSERT_TRUE(unlimited.has_value());
+  EXPECT_EQ(unlimited->certificate().path_length(), std::nullopt);
+  EXPECT_TRUE(unlimited->certificate().is_ca());
+}
+
 }  // namespace
 }  // namespace sigil::pki

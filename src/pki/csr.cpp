@@ -17,6 +17,10 @@ using crypto::internal::bytes;
 using crypto::internal::Deleter;
 using ReqPtr = std::unique_ptr<X509_REQ, Deleter<X509_REQ_free>>;
 using BioPtr = std::unique_ptr<BIO, Deleter<BIO_free>>;
+using NamePtr = std::unique_ptr<X509_NAME, Deleter<X509_NAME_free>>;
+
+// RFC 5280 Appendix A.1: ub-common-name INTEGER ::= 64.
+constexpr std::size_t kMaxCommonNameBytes = 64;
 
 Error invalid(std::string_view what) {
   ERR_clear_error();
@@ -41,7 +45,65 @@ Result<ReqPtr> decode(std::string_view input) {
   return req;
 }
 
+// The digest each key type signs a request with; nullptr for Ed25519, which signs the
+// message itself (RFC 8410 §6).
+Result<const EVP_MD*> request_digest(const crypto::Key& key) {
+  switch (key.type()) {
+    case crypto::KeyType::kEcP256:
+    case crypto::KeyType::kRsa:
+      return crypto::internal::sha256_md();
+    case crypto::KeyType::kEcP384:
+      return crypto::internal::sha384_md();
+    case crypto::KeyType::kEd25519:
+      return nullptr;
+  }
+  return std::unexpected(Error::invalid_argument("unsupported key type for a CSR"));
+}
+
 }  // namespace
+
+Result<std::string> make_csr_der(const crypto::Key& key, std::string_view common_name) {
+  if (!key.is_private()) {
+    return std::unexpected(Error::invalid_argument("a CSR is signed with a private key"));
+  }
+  if (common_name.empty() || common_name.size() > kMaxCommonNameBytes) {
+    return std::unexpected(Error::invalid_argument("a CSR common name must be 1 to 64 bytes long"));
+  }
+  SIGIL_TRY(md, request_digest(key));
+  ReqPtr req(X509_REQ_new());
+  NamePtr name(X509_NAME_new());
+  if (!req || !name) return std::unexpected(crypto::internal::openssl_error("X509_REQ_new"));
+  // RFC 2986 §4.1: "It shall be 0 for this version of the standard."
+  if (X509_REQ_set_version(req.get(), X509_REQ_VERSION_1) != 1) {
+    return std::unexpected(crypto::internal::openssl_error("CSR version"));
+  }
+  if (X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_UTF8, bytes(common_name),
+                                 static_cast<int>(common_name.size()), -1, 0) != 1) {
+    return std::unexpected(crypto::internal::input_error(Code::kInvalidArgument,
+                                                         "a CSR common name must be UTF-8 text"));
+  }
+  if (X509_REQ_set_subject_name(req.get(), name.get()) != 1 ||
+      X509_REQ_set_pubkey(req.get(), key.evp_pkey()) != 1) {
+    return std::unexpected(crypto::internal::openssl_error("CSR subject and key"));
+  }
+  if (X509_REQ_sign(req.get(), key.evp_pkey(), md) <= 0) {
+    return std::unexpected(crypto::internal::openssl_error("X509_REQ_sign"));
+  }
+  int len = i2d_X509_REQ(req.get(), nullptr);
+  if (len <= 0) return std::unexpected(crypto::internal::openssl_error("i2d_X509_REQ"));
+  std::string der(static_cast<std::size_t>(len), '\0');
+  auto* out = reinterpret_cast<unsigned char*>(der.data());
+  if (i2d_X509_REQ(req.get(), &out) != len) {
+    return std::unexpected(crypto::internal::openssl_error("i2d_X509_REQ"));
+  }
+  // What a CA will do with it, done first: a request sigil cannot read is not returned.
+  auto parsed = CertificateRequest::parse(der);
+  if (!parsed) {
+    return std::unexpected(
+        Error::internal("the new CSR does not parse: " + parsed.error().message));
+  }
+  return der;
+}
 
 Result<CertificateRequest> CertificateRequest::parse(std::string_view pem_or_der) {
   if (pem_or_der.empty()) return std::unexpected(invalid("empty"));

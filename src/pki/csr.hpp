@@ -1,5 +1,6 @@
 // PKCS#10 certificate signing requests (RFC 2986), read for one thing only: the public
-// key the requester proved it holds.
+// key the requester proved it holds; and written, for sigil's own keys (an intermediate
+// CA's key for an external root to sign, a workload's key for `sigil cert`).
 //
 // The identity in a certificate comes from who is asking (the caller's authorisation),
 // never from the request: subject, requested SANs and requested extensions are ignored
@@ -15,6 +16,7 @@
 #pragma once
 
 #include <cstddef>
+#include <string>
 #include <string_view>
 
 #include "base/error.hpp"
@@ -39,5 +41,13 @@ class CertificateRequest {
   explicit CertificateRequest(crypto::Key key) : key_(std::move(key)) {}
   crypto::Key key_;
 };
+
+// A DER PKCS#10 request (version 0) for key, signed by it: subject "CN=<common_name>",
+// no attributes. ECDSA P-256 and RSA sign with SHA-256, P-384 with SHA-384, Ed25519
+// without a separate digest. The result is checked as CertificateRequest::parse checks
+// a request before it is returned. kInvalidArgument: key is not a private key of a type
+// parse() accepts, or common_name is empty, longer than 64 bytes (RFC 5280's
+// ub-common-name) or not UTF-8.
+Result<std::string> make_csr_der(const crypto::Key& key, std::string_view common_name);
 
 }  // namespace sigil::pki

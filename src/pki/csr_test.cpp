@@ -1,6 +1,8 @@
 #include "pki/csr.hpp"
 
 #include <gtest/gtest.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 
 #include <string>
 
@@ -104,6 +106,67 @@ TEST(CertificateRequest, RefusesGarbage) {
   expect_refused(CertificateRequest::parse(der.substr(0, der.size() - 1)), "not a DER");
   // A certificate is not a request.
   expect_refused(CertificateRequest::parse(testing::pem_of("CERTIFICATE", der)), "not a PEM");
+}
+
+TEST(MakeCsr, ParsesBackWithTheSameKey) {
+  struct Case {
+    crypto::KeyType type;
+    int signature_nid;
+  };
+  for (Case c : {Case{crypto::KeyType::kEcP256, NID_ecdsa_with_SHA256},
+                 Case{crypto::KeyType::kEcP384, NID_ecdsa_with_SHA384},
+                 Case{crypto::KeyType::kEd25519, NID_ED25519},
+                 Case{crypto::KeyType::kRsa, NID_sha256WithRSAEncryption}}) {
+    auto key = crypto::Key::generate(c.type);
+    ASSERT_TRUE(key.has_value());
+    auto der = pki::make_csr_der(*key, "sigil intermediate CA");
+    ASSERT_TRUE(der.has_value()) << der.error().message;
+    auto csr = CertificateRequest::parse(*der);
+    ASSERT_TRUE(csr.has_value()) << csr.error().message;
+    EXPECT_EQ(EVP_PKEY_eq(csr->public_key().evp_pkey(), key->evp_pkey()), 1);
+    EXPECT_FALSE(csr->public_key().is_private());
+
+    const unsigned char* p = reinterpret_cast<const unsigned char*>(der->data());
+    X509_REQ* req = d2i_X509_REQ(nullptr, &p, static_cast<long>(der->size()));
+    ASSERT_NE(req, nullptr);
+    EXPECT_EQ(X509_REQ_get_signature_nid(req), c.signature_nid);
+    EXPECT_EQ(X509_REQ_get_version(req), 0);
+    char cn[80] = {};
+    X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(req), NID_commonName, cn, sizeof cn);
+    EXPECT_STREQ(cn, "sigil intermediate CA");
+    EXPECT_EQ(X509_NAME_entry_count(X509_REQ_get_subject_name(req)), 1);
+    X509_REQ_free(req);
+
+    // PEM as `sigil cert` writes it parses too.
+    EXPECT_TRUE(CertificateRequest::parse(testing::pem_of("CERTIFICATE REQUEST", *der)));
+  }
+}
+
+TEST(MakeCsr, RefusesAPublicKey) {
+  auto key = crypto::Key::generate(crypto::KeyType::kEcP256);
+  ASSERT_TRUE(key.has_value());
+  auto pub = key->public_key();
+  ASSERT_TRUE(pub.has_value());
+  auto r = pki::make_csr_der(*pub, "workload");
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+  EXPECT_NE(r.error().message.find("private key"), std::string::npos);
+}
+
+TEST(MakeCsr, RefusesBadCommonNames) {
+  auto key = crypto::Key::generate(crypto::KeyType::kEcP256);
+  ASSERT_TRUE(key.has_value());
+  auto empty = pki::make_csr_der(*key, "");
+  ASSERT_FALSE(empty.has_value());
+  EXPECT_EQ(empty.error().code, Code::kInvalidArgument);
+  auto too_long = pki::make_csr_der(*key, std::string(65, 'a'));
+  ASSERT_FALSE(too_long.has_value());
+  EXPECT_EQ(too_long.error().code, Code::kInvalidArgument);
+  EXPECT_TRUE(pki::make_csr_der(*key, std::string(64, 'a')).has_value());
+  auto not_utf8 = pki::make_csr_der(*key, "caf\xe9");
+  ASSERT_FALSE(not_utf8.has_value());
+  EXPECT_EQ(not_utf8.error().code, Code::kInvalidArgument);
+  EXPECT_NE(not_utf8.error().message.find("UTF-8"), std::string::npos);
 }
 
 }  // namespace
