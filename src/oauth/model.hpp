@@ -39,6 +39,16 @@ struct Client {
   // "jwks" parameters MUST NOT both be present"). Empty: none.
   std::string jwks;
   std::string jwks_uri;
+  // RFC 8705 §2.1.2, for tls_client_auth: the one value the client's certificate (which
+  // must chain to sigil's CA) must carry; exactly one is set when the client allows
+  // tls_client_auth, none otherwise. The subject DN in RFC 4514 form ("CN=x,O=y"), a URI
+  // SAN (typically the client's SPIFFE ID), or a DNS SAN.
+  std::string tls_client_auth_subject_dn;
+  std::string tls_client_auth_san_uri;
+  std::string tls_client_auth_san_dns;
+  // RFC 8705 §2.2, for self_signed_tls_client_auth: the registered certificates'
+  // thumbprints (x5t#S256: base64url SHA-256 of the DER), sorted, at most 16.
+  std::vector<std::string> tls_client_certificates;
   TimePoint created_at{};
   TimePoint updated_at{};
 };

@@ -1,8 +1,8 @@
 // The storage conformance suite: what every backend of the oauth and apikeys ports must
 // do, written against the port interfaces only. A backend's test program instantiates each
 // fixture (StoreConformance for the oauth ports, PolicyConformance for oauth::PolicyStore,
-// ApiKeyConformance for the apikeys ports) once with a factory that opens a fresh, empty
-// store:
+// ApiKeyConformance for the apikeys ports, CaConformance for the ca ports) once with a
+// factory that opens a fresh, empty store:
 //
 //   #include "store/conformance/store_conformance.hpp"
 //   INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
@@ -11,6 +11,7 @@
 //                            sigil::store::conformance::backend_name);
 //   INSTANTIATE_TEST_SUITE_P(Sqlite, PolicyConformance, ...the same...);
 //   INSTANTIATE_TEST_SUITE_P(Sqlite, ApiKeyConformance, ...the same...);
+//   INSTANTIATE_TEST_SUITE_P(Sqlite, CaConformance, ...the same...);
 //
 // Include it in exactly one source file per test program (it defines the tests).
 // Times used here are whole seconds: backends store unix seconds.
@@ -34,6 +35,8 @@
 #include "apikeys/model.hpp"
 #include "apikeys/ports.hpp"
 #include "base/error.hpp"
+#include "ca/model.hpp"
+#include "ca/ports.hpp"
 #include "oauth/model.hpp"
 #include "oauth/ports.hpp"
 
@@ -50,6 +53,8 @@ struct Ports {
   oauth::PolicyStore* policies = nullptr;
   apikeys::KeySpaceStore* key_spaces = nullptr;
   apikeys::ApiKeyStore* api_keys = nullptr;
+  ca::CaStore* ca_keys = nullptr;
+  ca::CertificateStore* certificates = nullptr;
 };
 
 // For a backend whose one class implements every port.
@@ -63,6 +68,10 @@ Ports all_ports(std::shared_ptr<Store> store) {
   if constexpr (std::is_base_of_v<oauth::PolicyStore, Store>) ports.policies = store.get();
   if constexpr (std::is_base_of_v<apikeys::KeySpaceStore, Store>) ports.key_spaces = store.get();
   if constexpr (std::is_base_of_v<apikeys::ApiKeyStore, Store>) ports.api_keys = store.get();
+  if constexpr (std::is_base_of_v<ca::CaStore, Store>) ports.ca_keys = store.get();
+  if constexpr (std::is_base_of_v<ca::CertificateStore, Store>) {
+    ports.certificates = store.get();
+  }
   ports.owner = std::move(store);
   return ports;
 }
@@ -101,6 +110,9 @@ inline oauth::Client full_client(std::string id) {
   // Kept as text, exactly: spacing, member order and escapes as given.
   c.jwks =
       R"({"keys": [{"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k\u00e9"}]})";
+  c.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/sa/billing";
+  c.tls_client_certificates = {"3LdCFvyMzzFTCbN2DBu2EdbbETlEtKJQ2bSg9ArjuOI",
+                               "Yqp8CC1MnO8vHKZT5Q2MQeRsW4-iv7OSOJB0KpsrS5M"};
   c.created_at = at(1'700'000'000);
   c.updated_at = at(1'700'000'300);
   return c;
@@ -133,6 +145,10 @@ inline void expect_same(const oauth::Client& want, const oauth::Client& got) {
   }
   EXPECT_EQ(want.jwks, got.jwks);
   EXPECT_EQ(want.jwks_uri, got.jwks_uri);
+  EXPECT_EQ(want.tls_client_auth_subject_dn, got.tls_client_auth_subject_dn);
+  EXPECT_EQ(want.tls_client_auth_san_uri, got.tls_client_auth_san_uri);
+  EXPECT_EQ(want.tls_client_auth_san_dns, got.tls_client_auth_san_dns);
+  EXPECT_EQ(want.tls_client_certificates, got.tls_client_certificates);
   EXPECT_EQ(want.created_at, got.created_at);
   EXPECT_EQ(want.updated_at, got.updated_at);
 }
@@ -288,6 +304,55 @@ TEST_P(StoreConformance, ListClientsIsOrderedById) {
   expect_same(full_client("bravo"), (*all)[1]);
 }
 
+// RFC 8705 §2: what a client's TLS certificate must say, kept exactly, and replaced by
+// an update.
+TEST_P(StoreConformance, TlsClientAuthFieldsRoundTrip) {
+  oauth::Client dn = minimal_client("by-dn");
+  dn.auth_methods = {"tls_client_auth"};
+  dn.tls_client_auth_subject_dn = "CN=billing,O=Example\\, Inc.,C=US";
+  oauth::Client dns = minimal_client("by-dns");
+  dns.auth_methods = {"tls_client_auth"};
+  dns.tls_client_auth_san_dns = "billing.prod.example.com";
+  oauth::Client self_signed = minimal_client("self-signed");
+  self_signed.auth_methods = {"self_signed_tls_client_auth"};
+  self_signed.tls_client_certificates = {"A-_0", "B9z"};
+  for (const auto* c : {&dn, &dns, &self_signed}) {
+    ASSERT_TRUE(clients().create_client(*c).has_value()) << c->id;
+    auto got = clients().get_client(c->id);
+    ASSERT_TRUE(got.has_value()) << got.error().message;
+    expect_same(*c, *got);
+  }
+  auto all = clients().list_clients();
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 3u);
+  expect_same(dn, (*all)[0]);
+  expect_same(dns, (*all)[1]);
+  expect_same(self_signed, (*all)[2]);
+
+  // From the DN to a URI SAN and back to nothing.
+  oauth::Client changed = dn;
+  changed.tls_client_auth_subject_dn.clear();
+  changed.tls_client_auth_san_uri = "spiffe://example.org/billing";
+  ASSERT_TRUE(clients().update_client(changed).has_value());
+  auto got = clients().get_client("by-dn");
+  ASSERT_TRUE(got.has_value());
+  expect_same(changed, *got);
+  self_signed.tls_client_certificates.clear();
+  ASSERT_TRUE(clients().update_client(self_signed).has_value());
+  got = clients().get_client("self-signed");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(got->tls_client_certificates.empty());
+
+  // A fresh client has none of them.
+  ASSERT_TRUE(clients().create_client(minimal_client("plain")).has_value());
+  got = clients().get_client("plain");
+  ASSERT_TRUE(got.has_value());
+  EXPECT_TRUE(got->tls_client_auth_subject_dn.empty());
+  EXPECT_TRUE(got->tls_client_auth_san_uri.empty());
+  EXPECT_TRUE(got->tls_client_auth_san_dns.empty());
+  EXPECT_TRUE(got->tls_client_certificates.empty());
+}
+
 TEST_P(StoreConformance, InvalidClientIsRefused) {
   oauth::Client no_id = minimal_client("");
   auto r = clients().create_client(no_id);
@@ -303,6 +368,12 @@ TEST_P(StoreConformance, InvalidClientIsRefused) {
   oauth::Client bad_utf8 = minimal_client("utf8");
   bad_utf8.allowed_scopes = {"\xff\xfe"};
   r = clients().create_client(bad_utf8);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+
+  oauth::Client bad_thumbprint = minimal_client("thumbprint");
+  bad_thumbprint.tls_client_certificates = {"\xff\xfe"};
+  r = clients().create_client(bad_thumbprint);
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Code::kInvalidArgument);
 
@@ -1381,6 +1452,341 @@ TEST_P(ApiKeyConformance, ForEachOnAnEmptyStoreVisitsNothing) {
   auto r = keys().for_each_api_key([&](apikeys::ApiKey&&) { return ++visits > 0; });
   ASSERT_TRUE(r.has_value()) << r.error().message;
   EXPECT_EQ(visits, 0);
+}
+
+// ---- the certificate authority ----
+
+inline ca::CaKeyRecord ca_root(std::string id, std::int64_t created_at) {
+  ca::CaKeyRecord k;
+  k.id = std::move(id);
+  k.kind = ca::CaKeyKind::kRoot;
+  k.certificate_pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+  k.sealed_private_key = std::string("\x00\x01sealed root\xfe\xff", 15);
+  k.created_at = at(created_at);
+  k.activates_at = at(created_at);
+  k.not_after = at(created_at + 10 * 365 * 86400);
+  return k;
+}
+
+inline ca::CaKeyRecord ca_intermediate(std::string id, std::string parent,
+                                       std::int64_t created_at) {
+  ca::CaKeyRecord k;
+  k.id = std::move(id);
+  k.kind = ca::CaKeyKind::kIntermediate;
+  k.certificate_pem = "-----BEGIN CERTIFICATE-----\nMIIC\n-----END CERTIFICATE-----\n";
+  k.sealed_private_key = std::string("\x00sealed intermediate\x00", 22);
+  k.parent_id = std::move(parent);
+  k.created_at = at(created_at);
+  k.activates_at = at(created_at + 1);
+  k.not_after = at(created_at + 365 * 86400);
+  return k;
+}
+
+inline void expect_same(const ca::CaKeyRecord& want, const ca::CaKeyRecord& got) {
+  EXPECT_EQ(want.id, got.id);
+  EXPECT_EQ(want.kind, got.kind);
+  EXPECT_EQ(want.certificate_pem, got.certificate_pem);
+  EXPECT_EQ(want.sealed_private_key, got.sealed_private_key);
+  EXPECT_EQ(want.parent_id, got.parent_id);
+  EXPECT_EQ(want.created_at, got.created_at);
+  EXPECT_EQ(want.activates_at, got.activates_at);
+  EXPECT_EQ(want.not_after, got.not_after);
+}
+
+// A serial of 32 hex digits ending in `last`.
+inline std::string serial_hex(char last) {
+  std::string s(32, '4');
+  s.back() = last;
+  return s;
+}
+
+inline ca::CertificateRecord issued_certificate(char last, std::string spiffe_id,
+                                                std::int64_t issued_at) {
+  ca::CertificateRecord c;
+  c.serial_hex = serial_hex(last);
+  c.spiffe_id = std::move(spiffe_id);
+  c.subject = "payments \"svc\"\n\xc3\xa9";
+  c.dns_names = {"payments.prod.svc", "payments"};
+  c.fingerprint_hex = std::string(63, 'a') + last;
+  c.issuer_id = "int-0123456789abcdef";
+  c.not_before = at(issued_at);
+  c.not_after = at(issued_at + 3600);
+  c.issued_at = at(issued_at);
+  return c;
+}
+
+inline void expect_same(const ca::CertificateRecord& want, const ca::CertificateRecord& got) {
+  EXPECT_EQ(want.serial_hex, got.serial_hex);
+  EXPECT_EQ(want.spiffe_id, got.spiffe_id);
+  EXPECT_EQ(want.subject, got.subject);
+  EXPECT_EQ(want.dns_names, got.dns_names);
+  EXPECT_EQ(want.fingerprint_hex, got.fingerprint_hex);
+  EXPECT_EQ(want.issuer_id, got.issuer_id);
+  EXPECT_EQ(want.not_before, got.not_before);
+  EXPECT_EQ(want.not_after, got.not_after);
+  EXPECT_EQ(want.issued_at, got.issued_at);
+}
+
+class CaConformance : public ::testing::TestWithParam<Backend> {
+ protected:
+  void SetUp() override {
+    auto opened = GetParam().open_fresh();
+    ASSERT_TRUE(opened.has_value()) << opened.error().message;
+    ports_ = std::move(*opened);
+    ASSERT_NE(ports_.ca_keys, nullptr);
+    ASSERT_NE(ports_.certificates, nullptr);
+    ASSERT_NE(ports_.settings, nullptr);
+  }
+
+  ca::CaStore& cas() { return *ports_.ca_keys; }
+  ca::CertificateStore& certificates() { return *ports_.certificates; }
+  oauth::SettingStore& settings() { return *ports_.settings; }
+
+  std::vector<std::string> key_ids() {
+    std::vector<std::string> out;
+    auto all = cas().list_ca_keys();
+    EXPECT_TRUE(all.has_value()) << all.error().message;
+    if (all) {
+      for (const auto& k : *all) out.push_back(k.id);
+    }
+    return out;
+  }
+
+  std::vector<std::string> serials(std::optional<std::string_view> spiffe_id,
+                                   std::size_t limit = 100) {
+    std::vector<std::string> out;
+    auto all = certificates().list_certificates(spiffe_id, limit);
+    EXPECT_TRUE(all.has_value()) << all.error().message;
+    if (all) {
+      for (const auto& c : *all) out.push_back(c.serial_hex);
+    }
+    return out;
+  }
+
+  Ports ports_;
+};
+
+TEST_P(CaConformance, FreshStoreHasNoTrustDomainAndNoKeys) {
+  auto td = cas().get_trust_domain();
+  ASSERT_TRUE(td.has_value()) << td.error().message;
+  EXPECT_FALSE(td->has_value());
+  EXPECT_TRUE(key_ids().empty());
+}
+
+TEST_P(CaConformance, InitialiseStoresTheTrustDomainAndEveryKey) {
+  const ca::CaKeyRecord root = ca_root("root-1", 1'700'000'000);
+  const ca::CaKeyRecord inter = ca_intermediate("int-1", "root-1", 1'700'000'000);
+  auto done = cas().initialise_ca("example.org", {root, inter});
+  ASSERT_TRUE(done.has_value()) << done.error().message;
+  auto td = cas().get_trust_domain();
+  ASSERT_TRUE(td.has_value() && td->has_value());
+  EXPECT_EQ(**td, "example.org");
+  // The trust domain is the installation's setting "trust_domain".
+  auto setting = settings().get_setting("trust_domain");
+  ASSERT_TRUE(setting.has_value() && setting->has_value());
+  EXPECT_EQ(**setting, "example.org");
+
+  auto all = cas().list_ca_keys();
+  ASSERT_TRUE(all.has_value()) << all.error().message;
+  ASSERT_EQ(all->size(), 2u);
+  // Same created_at: by id.
+  expect_same(inter, (*all)[0]);
+  expect_same(root, (*all)[1]);
+}
+
+TEST_P(CaConformance, InitialiseTwiceIsAlreadyExistsAndWritesNothing) {
+  ASSERT_TRUE(cas().initialise_ca("example.org", {ca_root("root-1", 1'700'000'000)}).has_value());
+  auto again = cas().initialise_ca("other.org", {ca_root("root-2", 1'700'000'100)});
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code, Code::kAlreadyExists);
+  auto td = cas().get_trust_domain();
+  ASSERT_TRUE(td.has_value() && td->has_value());
+  EXPECT_EQ(**td, "example.org");
+  EXPECT_EQ(key_ids(), std::vector<std::string>{"root-1"});
+}
+
+TEST_P(CaConformance, InitialiseIsAllOrNothing) {
+  // The second record repeats the first's id: nothing at all is written.
+  auto r = cas().initialise_ca("example.org", {ca_root("root-1", 1'700'000'000),
+                                               ca_intermediate("root-1", "", 1'700'000'000)});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kAlreadyExists);
+  auto td = cas().get_trust_domain();
+  ASSERT_TRUE(td.has_value());
+  EXPECT_FALSE(td->has_value());
+  EXPECT_TRUE(key_ids().empty());
+
+  // An invalid record likewise.
+  ca::CaKeyRecord no_id = ca_root("", 1'700'000'000);
+  r = cas().initialise_ca("example.org", {ca_root("root-1", 1'700'000'000), no_id});
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+  td = cas().get_trust_domain();
+  ASSERT_TRUE(td.has_value());
+  EXPECT_FALSE(td->has_value());
+  EXPECT_TRUE(key_ids().empty());
+
+  // And then it works.
+  ASSERT_TRUE(cas().initialise_ca("example.org", {ca_root("root-1", 1'700'000'000)}).has_value());
+}
+
+TEST_P(CaConformance, InitialiseWithOnlyAPendingIntermediate) {
+  ca::CaKeyRecord pending = ca_intermediate("int-p", "", 1'700'000'000);
+  pending.certificate_pem.clear();
+  pending.not_after = pending.created_at;
+  ASSERT_TRUE(cas().initialise_ca("example.org", {pending}).has_value());
+  auto all = cas().list_ca_keys();
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 1u);
+  expect_same(pending, (*all)[0]);
+}
+
+TEST_P(CaConformance, CreateUpdateAndList) {
+  ASSERT_TRUE(cas().initialise_ca("example.org", {ca_root("root-1", 1'700'000'000)}).has_value());
+  ca::CaKeyRecord pending = ca_intermediate("int-b", "", 1'700'000'200);
+  pending.certificate_pem.clear();
+  ASSERT_TRUE(cas().create_ca_key(pending).has_value());
+  ca::CaKeyRecord external = ca_root("root-0", 1'700'000'300);
+  external.sealed_private_key.clear();  // an external root: no key
+  ASSERT_TRUE(cas().create_ca_key(external).has_value());
+  ASSERT_TRUE(cas().create_ca_key(ca_intermediate("int-a", "root-1", 1'700'000'100)).has_value());
+  EXPECT_EQ(key_ids(), (std::vector<std::string>{"root-1", "int-a", "int-b", "root-0"}));
+
+  // The pending one gets its certificate.
+  ca::CaKeyRecord completed = pending;
+  completed.certificate_pem = "-----BEGIN CERTIFICATE-----\nMIID\n-----END CERTIFICATE-----\n";
+  completed.parent_id = "root-0";
+  completed.activates_at = at(1'700'000'400);
+  completed.not_after = at(1'800'000'000);
+  ASSERT_TRUE(cas().update_ca_key(completed).has_value());
+  auto all = cas().list_ca_keys();
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 4u);
+  expect_same(completed, (*all)[2]);
+  expect_same(external, (*all)[3]);
+}
+
+TEST_P(CaConformance, DuplicateKeyIsAlreadyExists) {
+  ASSERT_TRUE(cas().create_ca_key(ca_root("root-1", 1'700'000'000)).has_value());
+  auto again = cas().create_ca_key(ca_intermediate("root-1", "", 1'700'000'100));
+  ASSERT_FALSE(again.has_value());
+  EXPECT_EQ(again.error().code, Code::kAlreadyExists);
+  auto all = cas().list_ca_keys();
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 1u);
+  expect_same(ca_root("root-1", 1'700'000'000), (*all)[0]);
+}
+
+TEST_P(CaConformance, UpdateOfAMissingKeyIsNotFound) {
+  auto r = cas().update_ca_key(ca_root("root-x", 1'700'000'000));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kNotFound);
+  EXPECT_TRUE(key_ids().empty());
+}
+
+TEST_P(CaConformance, InvalidKeysAreRefused) {
+  auto refused = [&](const ca::CaKeyRecord& k, const char* why) {
+    auto r = cas().create_ca_key(k);
+    ASSERT_FALSE(r.has_value()) << why;
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument) << why;
+  };
+  refused(ca_root("", 1'700'000'000), "empty id");
+  ca::CaKeyRecord nothing = ca_intermediate("int-1", "", 1'700'000'000);
+  nothing.certificate_pem.clear();
+  nothing.sealed_private_key.clear();
+  refused(nothing, "neither certificate nor key");
+  ca::CaKeyRecord root_without_cert = ca_root("root-1", 1'700'000'000);
+  root_without_cert.certificate_pem.clear();
+  refused(root_without_cert, "root without certificate");
+  EXPECT_TRUE(key_ids().empty());
+  // Nor by an update.
+  ASSERT_TRUE(cas().create_ca_key(ca_root("root-1", 1'700'000'000)).has_value());
+  auto r = cas().update_ca_key(root_without_cert);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+}
+
+TEST_P(CaConformance, CertificateRoundTrip) {
+  const ca::CertificateRecord c = issued_certificate('1', "spiffe://example.org/a", 1'700'000'000);
+  ASSERT_TRUE(certificates().record_certificate(c).has_value());
+  auto got = certificates().get_certificate(c.serial_hex);
+  ASSERT_TRUE(got.has_value()) << got.error().message;
+  expect_same(c, *got);
+
+  ca::CertificateRecord no_dns = issued_certificate('2', "spiffe://example.org/b", 1'700'000'000);
+  no_dns.dns_names.clear();
+  ASSERT_TRUE(certificates().record_certificate(no_dns).has_value());
+  got = certificates().get_certificate(no_dns.serial_hex);
+  ASSERT_TRUE(got.has_value());
+  expect_same(no_dns, *got);
+}
+
+TEST_P(CaConformance, DuplicateSerialIsAlreadyExists) {
+  const ca::CertificateRecord c = issued_certificate('1', "spiffe://example.org/a", 1'700'000'000);
+  ASSERT_TRUE(certificates().record_certificate(c).has_value());
+  ca::CertificateRecord other = issued_certificate('1', "spiffe://example.org/b", 1'700'000'500);
+  auto r = certificates().record_certificate(other);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kAlreadyExists);
+  auto got = certificates().get_certificate(c.serial_hex);
+  ASSERT_TRUE(got.has_value());
+  expect_same(c, *got);
+}
+
+TEST_P(CaConformance, MissingCertificateIsNotFound) {
+  auto r = certificates().get_certificate(serial_hex('9'));
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kNotFound);
+}
+
+TEST_P(CaConformance, ListIsNewestFirstFilteredAndLimited) {
+  EXPECT_TRUE(serials(std::nullopt).empty());
+  const std::string a = "spiffe://example.org/a";
+  const std::string b = "spiffe://example.org/b";
+  for (const auto& c :
+       {issued_certificate('1', a, 1'700'000'000), issued_certificate('2', b, 1'700'000'100),
+        issued_certificate('3', a, 1'700'000'200), issued_certificate('4', a, 1'700'000'200),
+        issued_certificate('5', b, 1'700'000'050)}) {
+    ASSERT_TRUE(certificates().record_certificate(c).has_value());
+  }
+  // Newest first; the same issued_at: the greater serial first.
+  EXPECT_EQ(serials(std::nullopt),
+            (std::vector<std::string>{serial_hex('4'), serial_hex('3'), serial_hex('2'),
+                                      serial_hex('5'), serial_hex('1')}));
+  EXPECT_EQ(serials(a),
+            (std::vector<std::string>{serial_hex('4'), serial_hex('3'), serial_hex('1')}));
+  EXPECT_EQ(serials(b), (std::vector<std::string>{serial_hex('2'), serial_hex('5')}));
+  EXPECT_EQ(serials(a, 2), (std::vector<std::string>{serial_hex('4'), serial_hex('3')}));
+  EXPECT_EQ(serials(std::nullopt, 1), std::vector<std::string>{serial_hex('4')});
+  EXPECT_TRUE(serials(std::string_view("spiffe://example.org/nobody")).empty());
+  // The filter is exact.
+  EXPECT_TRUE(serials(std::string_view("spiffe://example.org/%")).empty());
+}
+
+TEST_P(CaConformance, InvalidCertificatesAreRefused) {
+  auto refused = [&](const ca::CertificateRecord& c, const char* why) {
+    auto r = certificates().record_certificate(c);
+    ASSERT_FALSE(r.has_value()) << why;
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument) << why;
+  };
+  ca::CertificateRecord c = issued_certificate('1', "spiffe://example.org/a", 1'700'000'000);
+  c.serial_hex = "abc";
+  refused(c, "short serial");
+  c.serial_hex = std::string(32, 'A');
+  refused(c, "upper-case serial");
+  c = issued_certificate('1', "spiffe://example.org/a", 1'700'000'000);
+  c.fingerprint_hex = std::string(64, 'g');
+  refused(c, "fingerprint not hex");
+  c = issued_certificate('1', "spiffe://example.org/a", 1'700'000'000);
+  c.dns_names = {"\xff"};
+  refused(c, "DNS name not UTF-8");
+  EXPECT_TRUE(serials(std::nullopt).empty());
+
+  for (std::size_t limit : {std::size_t{0}, std::size_t{1001}}) {
+    auto r = certificates().list_certificates(std::nullopt, limit);
+    ASSERT_FALSE(r.has_value()) << limit;
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument) << limit;
+  }
 }
 
 }  // namespace sigil::store::conformance

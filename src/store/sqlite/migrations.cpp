@@ -127,11 +127,51 @@ ALTER TABLE clients ADD COLUMN jwks_uri TEXT NOT NULL DEFAULT ''
   CHECK (jwks_uri = '' OR jwks = '');
 )sql";
 
+// Certificates and mTLS (capability 5): the CA's keys (roots and intermediates, their
+// private keys sealed; an external root has none, a pending intermediate no certificate
+// yet), the workload certificates it issued, and what a client's TLS certificate must say
+// for tls_client_auth / self_signed_tls_client_auth (RFC 8705 §2). parent_id and
+// issuer_id name history, like api_keys.rotated_from, and are not foreign keys.
+constexpr std::string_view kV5 = R"sql(
+CREATE TABLE ca_keys (
+  id                  TEXT    NOT NULL PRIMARY KEY CHECK (id <> ''),
+  kind                TEXT    NOT NULL CHECK (kind IN ('root', 'intermediate')),
+  certificate_pem     TEXT    NOT NULL,
+  sealed_private_key  BLOB    NOT NULL,
+  parent_id           TEXT    NOT NULL DEFAULT '',
+  created_at          INTEGER NOT NULL,
+  activates_at        INTEGER NOT NULL,
+  not_after           INTEGER NOT NULL,
+  CHECK (certificate_pem <> '' OR length(sealed_private_key) > 0),
+  CHECK (kind = 'intermediate' OR certificate_pem <> '')
+) STRICT;
+
+CREATE TABLE certificates (
+  serial       TEXT    NOT NULL PRIMARY KEY CHECK (length(serial) = 32
+                                                   AND serial NOT GLOB '*[^0-9a-f]*'),
+  spiffe_id    TEXT    NOT NULL,
+  subject      TEXT    NOT NULL,
+  dns_names    TEXT    NOT NULL DEFAULT '[]'
+               CHECK (json_valid(dns_names) AND json_type(dns_names) = 'array'),
+  fingerprint  TEXT    NOT NULL CHECK (length(fingerprint) = 64
+                                       AND fingerprint NOT GLOB '*[^0-9a-f]*'),
+  issuer_id    TEXT    NOT NULL,
+  not_before   INTEGER NOT NULL,
+  not_after    INTEGER NOT NULL,
+  issued_at    INTEGER NOT NULL
+) STRICT;
+CREATE INDEX certificates_by_spiffe_id ON certificates (spiffe_id, issued_at);
+CREATE INDEX certificates_by_issue ON certificates (issued_at);
+
+ALTER TABLE clients ADD COLUMN tls_client_auth_subject_dn TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN tls_client_auth_san_uri TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN tls_client_auth_san_dns TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN tls_client_certificates TEXT NOT NULL DEFAULT '[]'
+  CHECK (json_valid(tls_client_certificates) AND json_type(tls_client_certificates) = 'array');
+)sql";
+
 constexpr std::array kMigrations = {
-    Migration{1, kV1},
-    Migration{2, kV2},
-    Migration{3, kV3},
-    Migration{4, kV4},
+    Migration{1, kV1}, Migration{2, kV2}, Migration{3, kV3}, Migration{4, kV4}, Migration{5, kV5},
 };
 
 }  // namespace

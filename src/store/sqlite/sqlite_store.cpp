@@ -106,7 +106,8 @@ std::optional<TimePoint> optional_time(std::optional<std::int64_t> s) {
 constexpr std::string_view kClientColumns =
     "id, name, attributes, allowed_scopes, allowed_audiences, auth_methods, status, "
     "secret_digest, secret_expires_at, previous_secret_digest, previous_secret_expires_at, "
-    "created_at, updated_at, jwks, jwks_uri";
+    "created_at, updated_at, jwks, jwks_uri, tls_client_auth_subject_dn, "
+    "tls_client_auth_san_uri, tls_client_auth_san_dns, tls_client_certificates";
 
 // A client's registered JWKS: empty, or the text of a JSON object (its keys are the
 // registry's to check; the store keeps only what it can read back).
@@ -124,7 +125,7 @@ Result<void> check_jwks(const oauth::Client& c) {
   return Ok();
 }
 
-// Binds ?1..?15 in the order of kClientColumns, after validating the record.
+// Binds ?1..?19 in the order of kClientColumns, after validating the record.
 Result<void> bind_client(Statement& st, const oauth::Client& c) {
   SIGIL_CHECK(check_not_empty(c.id, "client id"));
   SIGIL_CHECK(check_digest(c.secret.sha256, "client secret digest"));
@@ -136,6 +137,7 @@ Result<void> bind_client(Statement& st, const oauth::Client& c) {
   SIGIL_TRY(audiences, list_to_json(c.allowed_audiences, "client audiences"));
   SIGIL_TRY(methods, list_to_json(c.auth_methods, "client auth methods"));
   SIGIL_CHECK(check_jwks(c));
+  SIGIL_TRY(tls_certificates, list_to_json(c.tls_client_certificates, "client TLS certificates"));
   st.bind_text(1, c.id);
   st.bind_text(2, c.name);
   st.bind_text(3, attributes);
@@ -156,6 +158,10 @@ Result<void> bind_client(Statement& st, const oauth::Client& c) {
   st.bind(13, to_unix(c.updated_at));
   st.bind_text(14, c.jwks);
   st.bind_text(15, c.jwks_uri);
+  st.bind_text(16, c.tls_client_auth_subject_dn);
+  st.bind_text(17, c.tls_client_auth_san_uri);
+  st.bind_text(18, c.tls_client_auth_san_dns);
+  st.bind_text(19, tls_certificates);
   return Ok();
 }
 
@@ -189,6 +195,11 @@ Result<oauth::Client> read_client(const Statement& st) {
   c.updated_at = from_unix(st.int64(12));
   c.jwks = st.text(13);
   c.jwks_uri = st.text(14);
+  c.tls_client_auth_subject_dn = st.text(15);
+  c.tls_client_auth_san_uri = st.text(16);
+  c.tls_client_auth_san_dns = st.text(17);
+  SIGIL_TRY(tls_certificates, list_from_json(st.text(18), "tls_client_certificates", row_id));
+  c.tls_client_certificates = std::move(tls_certificates);
   return c;
 }
 
@@ -414,6 +425,94 @@ Result<apikeys::ApiKey> read_api_key(const Statement& st) {
   return k;
 }
 
+// ---- the certificate authority ----
+
+constexpr std::string_view kTrustDomainSetting = "trust_domain";
+constexpr std::size_t kMaxListing = 1000;
+
+constexpr std::string_view kCaKeyColumns =
+    "id, kind, certificate_pem, sealed_private_key, parent_id, created_at, activates_at, "
+    "not_after";
+
+std::string_view kind_text(ca::CaKeyKind kind) {
+  return kind == ca::CaKeyKind::kRoot ? "root" : "intermediate";
+}
+
+// Checks what the schema would refuse, with a message that names the field.
+Result<void> check_ca_key(const ca::CaKeyRecord& k) {
+  SIGIL_CHECK(check_not_empty(k.id, "CA key id"));
+  if (k.kind != ca::CaKeyKind::kRoot && k.kind != ca::CaKeyKind::kIntermediate) {
+    return std::unexpected(Error::invalid_argument("CA key kind is unknown"));
+  }
+  if (k.certificate_pem.empty() && k.sealed_private_key.empty()) {
+    return std::unexpected(
+        Error::invalid_argument("CA key " + k.id + " has neither a certificate nor a key"));
+  }
+  if (k.kind == ca::CaKeyKind::kRoot && k.certificate_pem.empty()) {
+    return std::unexpected(Error::invalid_argument("root CA " + k.id + " has no certificate"));
+  }
+  return Ok();
+}
+
+// Binds ?1..?8 in the order of kCaKeyColumns, after validating the record.
+Result<void> bind_ca_key(Statement& st, const ca::CaKeyRecord& k) {
+  SIGIL_CHECK(check_ca_key(k));
+  st.bind_text(1, k.id);
+  st.bind_text(2, kind_text(k.kind));
+  st.bind_text(3, k.certificate_pem);
+  st.bind_blob(4, k.sealed_private_key);
+  st.bind_text(5, k.parent_id);
+  st.bind(6, to_unix(k.created_at));
+  st.bind(7, to_unix(k.activates_at));
+  st.bind(8, to_unix(k.not_after));
+  return Ok();
+}
+
+Result<ca::CaKeyRecord> read_ca_key(const Statement& st) {
+  ca::CaKeyRecord k;
+  k.id = st.text(0);
+  const std::string kind = st.text(1);
+  if (kind == "root") {
+    k.kind = ca::CaKeyKind::kRoot;
+  } else if (kind == "intermediate") {
+    k.kind = ca::CaKeyKind::kIntermediate;
+  } else {
+    return std::unexpected(Error::internal("sqlite: damaged row: unknown kind of CA key " + k.id));
+  }
+  k.certificate_pem = st.text(2);
+  k.sealed_private_key = st.blob(3);
+  k.parent_id = st.text(4);
+  k.created_at = from_unix(st.int64(5));
+  k.activates_at = from_unix(st.int64(6));
+  k.not_after = from_unix(st.int64(7));
+  return k;
+}
+
+bool lower_hex(std::string_view text, std::size_t digits) {
+  return text.size() == digits && std::all_of(text.begin(), text.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+constexpr std::string_view kCertificateColumns =
+    "serial, spiffe_id, subject, dns_names, fingerprint, issuer_id, not_before, not_after, "
+    "issued_at";
+
+Result<ca::CertificateRecord> read_certificate(const Statement& st) {
+  ca::CertificateRecord c;
+  c.serial_hex = st.text(0);
+  c.spiffe_id = st.text(1);
+  c.subject = st.text(2);
+  SIGIL_TRY(dns_names, list_from_json(st.text(3), "dns_names", "certificate " + c.serial_hex));
+  c.dns_names = std::move(dns_names);
+  c.fingerprint_hex = st.text(4);
+  c.issuer_id = st.text(5);
+  c.not_before = from_unix(st.int64(6));
+  c.not_after = from_unix(st.int64(7));
+  c.issued_at = from_unix(st.int64(8));
+  return c;
+}
+
 std::string sql(std::string_view a, std::string_view b = {}, std::string_view c = {}) {
   std::string out(a);
   out += b;
@@ -474,7 +573,7 @@ Result<void> SqliteStore::create_client(const oauth::Client& client) {
   std::lock_guard lock(mu_);
   SIGIL_TRY(st, db_->prepare(sql("INSERT INTO clients (", kClientColumns,
                                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-                                 "?13, ?14, ?15)")));
+                                 "?13, ?14, ?15, ?16, ?17, ?18, ?19)")));
   SIGIL_CHECK(bind_client(st, client));
   auto done = st.run();
   if (!done && done.error().code == Code::kAlreadyExists) {
@@ -511,7 +610,9 @@ Result<void> SqliteStore::update_client(const oauth::Client& client) {
                              "allowed_audiences = ?5, auth_methods = ?6, status = ?7, "
                              "secret_digest = ?8, secret_expires_at = ?9, "
                              "previous_secret_digest = ?10, previous_secret_expires_at = ?11, "
-                             "created_at = ?12, updated_at = ?13, jwks = ?14, jwks_uri = ?15 "
+                             "created_at = ?12, updated_at = ?13, jwks = ?14, jwks_uri = ?15, "
+                             "tls_client_auth_subject_dn = ?16, tls_client_auth_san_uri = ?17, "
+                             "tls_client_auth_san_dns = ?18, tls_client_certificates = ?19 "
                              "WHERE id = ?1"));
   SIGIL_CHECK(bind_client(st, client));
   SIGIL_CHECK(st.run());
@@ -928,6 +1029,134 @@ Result<std::vector<std::string>> SqliteStore::revoke_owner_keys(std::string_view
   if (!done) return std::unexpected(std::move(done).error());
   std::sort(ids.begin(), ids.end());
   return ids;
+}
+
+// ---- the certificate authority ----
+
+Result<void> SqliteStore::insert_ca_key_locked(const ca::CaKeyRecord& key) {
+  SIGIL_TRY(st, db_->prepare(sql("INSERT INTO ca_keys (", kCaKeyColumns,
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")));
+  SIGIL_CHECK(bind_ca_key(st, key));
+  auto done = st.run();
+  if (!done && done.error().code == Code::kAlreadyExists) {
+    return std::unexpected(Error::already_exists("CA key " + key.id + " exists already"));
+  }
+  return done;
+}
+
+Result<void> SqliteStore::initialise_ca(std::string_view trust_domain,
+                                        const std::vector<ca::CaKeyRecord>& keys) {
+  SIGIL_CHECK(check_not_empty(trust_domain, "trust domain"));
+  return transaction([&]() -> Result<void> {
+    // Inside the transaction, so that two processes cannot both initialise.
+    SIGIL_TRY(existing, get_setting(kTrustDomainSetting));
+    if (existing) {
+      return std::unexpected(
+          Error::already_exists("the trust domain " + *existing + " is stored already"));
+    }
+    SIGIL_CHECK(put_setting(kTrustDomainSetting, trust_domain));
+    for (const auto& key : keys) SIGIL_CHECK(insert_ca_key_locked(key));
+    return Ok();
+  });
+}
+
+Result<std::optional<std::string>> SqliteStore::get_trust_domain() {
+  return get_setting(kTrustDomainSetting);
+}
+
+Result<void> SqliteStore::create_ca_key(const ca::CaKeyRecord& key) {
+  std::lock_guard lock(mu_);
+  return insert_ca_key_locked(key);
+}
+
+Result<void> SqliteStore::update_ca_key(const ca::CaKeyRecord& key) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare("UPDATE ca_keys SET kind = ?2, certificate_pem = ?3, "
+                             "sealed_private_key = ?4, parent_id = ?5, created_at = ?6, "
+                             "activates_at = ?7, not_after = ?8 WHERE id = ?1"));
+  SIGIL_CHECK(bind_ca_key(st, key));
+  SIGIL_CHECK(st.run());
+  if (db_->changes() == 0) return std::unexpected(Error::not_found("no CA key " + key.id));
+  return Ok();
+}
+
+Result<std::vector<ca::CaKeyRecord>> SqliteStore::list_ca_keys() {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st,
+            db_->prepare(sql("SELECT ", kCaKeyColumns, " FROM ca_keys ORDER BY created_at, id")));
+  std::vector<ca::CaKeyRecord> keys;
+  while (true) {
+    SIGIL_TRY(row, st.step());
+    if (!row) break;
+    SIGIL_TRY(key, read_ca_key(st));
+    keys.push_back(std::move(key));
+  }
+  return keys;
+}
+
+Result<void> SqliteStore::record_certificate(const ca::CertificateRecord& c) {
+  if (!lower_hex(c.serial_hex, 32)) {
+    return std::unexpected(
+        Error::invalid_argument("certificate serial must be 32 lower-case hexadecimal digits"));
+  }
+  if (!lower_hex(c.fingerprint_hex, 64)) {
+    return std::unexpected(Error::invalid_argument(
+        "certificate fingerprint must be 64 lower-case hexadecimal digits"));
+  }
+  SIGIL_TRY(dns_names, list_to_json(c.dns_names, "certificate DNS names"));
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(sql("INSERT INTO certificates (", kCertificateColumns,
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)")));
+  st.bind_text(1, c.serial_hex);
+  st.bind_text(2, c.spiffe_id);
+  st.bind_text(3, c.subject);
+  st.bind_text(4, dns_names);
+  st.bind_text(5, c.fingerprint_hex);
+  st.bind_text(6, c.issuer_id);
+  st.bind(7, to_unix(c.not_before));
+  st.bind(8, to_unix(c.not_after));
+  st.bind(9, to_unix(c.issued_at));
+  auto done = st.run();
+  if (!done && done.error().code == Code::kAlreadyExists) {
+    return std::unexpected(
+        Error::already_exists("certificate " + c.serial_hex + " is recorded already"));
+  }
+  return done;
+}
+
+Result<ca::CertificateRecord> SqliteStore::get_certificate(std::string_view serial_hex) {
+  std::lock_guard lock(mu_);
+  SIGIL_TRY(st, db_->prepare(
+                    sql("SELECT ", kCertificateColumns, " FROM certificates WHERE serial = ?1")));
+  st.bind_text(1, serial_hex);
+  SIGIL_TRY(row, st.step());
+  if (!row) return std::unexpected(Error::not_found("no certificate " + std::string(serial_hex)));
+  return read_certificate(st);
+}
+
+Result<std::vector<ca::CertificateRecord>> SqliteStore::list_certificates(
+    std::optional<std::string_view> spiffe_id, std::size_t limit) {
+  if (limit < 1 || limit > kMaxListing) {
+    return std::unexpected(Error::invalid_argument("listing limit must be 1..1000"));
+  }
+  std::lock_guard lock(mu_);
+  // Two statements rather than "(?1 IS NULL OR spiffe_id = ?1)", so that each uses its index.
+  SIGIL_TRY(st, db_->prepare(spiffe_id ? sql("SELECT ", kCertificateColumns,
+                                             " FROM certificates WHERE spiffe_id = ?1 "
+                                             "ORDER BY issued_at DESC, serial DESC LIMIT ?2")
+                                       : sql("SELECT ", kCertificateColumns,
+                                             " FROM certificates "
+                                             "ORDER BY issued_at DESC, serial DESC LIMIT ?2")));
+  if (spiffe_id) st.bind_text(1, *spiffe_id);
+  st.bind(2, static_cast<std::int64_t>(limit));
+  std::vector<ca::CertificateRecord> out;
+  while (true) {
+    SIGIL_TRY(row, st.step());
+    if (!row) break;
+    SIGIL_TRY(c, read_certificate(st));
+    out.push_back(std::move(c));
+  }
+  return out;
 }
 
 }  // namespace sigil::store::sqlite

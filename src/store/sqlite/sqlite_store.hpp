@@ -1,5 +1,5 @@
-// The embedded storage backend: every port of oauth/ports.hpp and apikeys/ports.hpp over
-// one SQLite file.
+// The embedded storage backend: every port of oauth/ports.hpp, apikeys/ports.hpp and
+// ca/ports.hpp over one SQLite file. The CA's trust domain is the setting "trust_domain".
 //
 //   SIGIL_TRY(store, store::sqlite::SqliteStore::open(data_dir + "/sigil.db"));
 //   SIGIL_CHECK(store->create_client(client));
@@ -15,13 +15,16 @@
 //
 // Times are stored as whole unix seconds: sub-second parts are dropped (toward the epoch).
 //
-// Errors (besides those listed in oauth/ports.hpp and apikeys/ports.hpp):
+// Errors (besides those listed in oauth/ports.hpp, apikeys/ports.hpp and ca/ports.hpp):
 //   kInvalidArgument    an empty id/kid/jti/setting name, or a secret digest that is
 //                       neither empty nor 32 bytes; a policy version refused by
 //                       PolicyStore::commit_policy's checks; for API keys: an empty id, key space,
 //                       owner or start, a digest that is not 32 bytes, metadata that is not
 //                       a JSON object, negative credits, a rate limit below 1 per 1 s, a
-//                       listing limit outside 1..1000
+//                       listing limit outside 1..1000; for the CA: an empty key id or
+//                       trust domain, a key with neither certificate nor sealed key, a root
+//                       without a certificate, a serial that is not 32 or a fingerprint
+//                       not 64 lower-case hex digits, a listing limit outside 1..1000
 //   kNotFound           (create_api_key, rotate_api_key, insert_api_keys) the key's key
 //                       space does not exist
 //   kUnavailable        the database is locked by another process beyond the busy timeout
@@ -37,6 +40,7 @@
 
 #include "apikeys/ports.hpp"
 #include "base/error.hpp"
+#include "ca/ports.hpp"
 #include "oauth/ports.hpp"
 
 namespace sigil::store::sqlite {
@@ -55,7 +59,9 @@ class SqliteStore final : public oauth::ClientStore,
                           public oauth::SettingStore,
                           public oauth::PolicyStore,
                           public apikeys::KeySpaceStore,
-                          public apikeys::ApiKeyStore {
+                          public apikeys::ApiKeyStore,
+                          public ca::CaStore,
+                          public ca::CertificateStore {
  public:
   // Opens the database at `path`, creating it (mode 0600) if missing, and migrates its
   // schema to the newest version.
@@ -128,6 +134,20 @@ class SqliteStore final : public oauth::ClientStore,
   // Creates every key in one transaction, or none (for loading and benchmarks).
   Result<void> insert_api_keys(const std::vector<apikeys::ApiKey>& keys);
 
+  // CaStore
+  Result<void> initialise_ca(std::string_view trust_domain,
+                             const std::vector<ca::CaKeyRecord>& keys) override;
+  Result<std::optional<std::string>> get_trust_domain() override;
+  Result<void> create_ca_key(const ca::CaKeyRecord& key) override;
+  Result<void> update_ca_key(const ca::CaKeyRecord& key) override;
+  Result<std::vector<ca::CaKeyRecord>> list_ca_keys() override;
+
+  // CertificateStore
+  Result<void> record_certificate(const ca::CertificateRecord& certificate) override;
+  Result<ca::CertificateRecord> get_certificate(std::string_view serial_hex) override;
+  Result<std::vector<ca::CertificateRecord>> list_certificates(
+      std::optional<std::string_view> spiffe_id, std::size_t limit) override;
+
  private:
   explicit SqliteStore(std::unique_ptr<Database> db);
 
@@ -135,6 +155,7 @@ class SqliteStore final : public oauth::ClientStore,
   Result<void> delete_client_locked(std::string_view id);
   Result<void> insert_api_key_locked(const apikeys::ApiKey& key);
   Result<void> update_api_key_locked(const apikeys::ApiKey& key);
+  Result<void> insert_ca_key_locked(const ca::CaKeyRecord& key);
 
   // Recursive so that a transaction body can call the public methods.
   std::recursive_mutex mu_;

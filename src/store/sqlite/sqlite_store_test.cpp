@@ -51,6 +51,9 @@ INSTANTIATE_TEST_SUITE_P(Sqlite, PolicyConformance,
 INSTANTIATE_TEST_SUITE_P(Sqlite, ApiKeyConformance,
                          ::testing::Values(Backend{"sqlite", sqlite::open_fresh_sqlite}),
                          backend_name);
+INSTANTIATE_TEST_SUITE_P(Sqlite, CaConformance,
+                         ::testing::Values(Backend{"sqlite", sqlite::open_fresh_sqlite}),
+                         backend_name);
 }  // namespace sigil::store::conformance
 
 namespace sigil::store::sqlite {
@@ -414,11 +417,141 @@ TEST_F(SqliteStoreTest, MigrationFourKeepsVersionThreeClients) {
   store.reset();
 
   Raw raw(db_path());
-  EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 4);
+  EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), migrations().back().version);
   EXPECT_EQ(raw.integer("SELECT applied_at FROM schema_migrations WHERE version = 3"),
             1'680'000'000);
   EXPECT_EQ(raw.text("SELECT jwks_uri FROM clients WHERE id = 'old-client'"),
             "https://keys.example.com/old.json");
+}
+
+// ---- the certificate authority, SQLite-specific ----
+
+TEST_F(SqliteStoreTest, MigrationFiveKeepsVersionFourData) {
+  {
+    auto db = Database::open(db_path(), std::chrono::milliseconds(1000));
+    ASSERT_TRUE(db.has_value()) << db.error().message;
+    ASSERT_TRUE(migrate_to(*db, from_unix(1'690'000'000), 4).has_value());
+  }
+  {
+    Raw raw(db_path());
+    ASSERT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 4);
+    ASSERT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE name = 'ca_keys'"), 0);
+    ASSERT_EQ(raw.integer("SELECT count(*) FROM pragma_table_info('clients') "
+                          "WHERE name = 'tls_client_certificates'"),
+              0);
+    ASSERT_EQ(raw.exec("INSERT INTO clients (id, name, status, secret_digest, created_at, "
+                       "updated_at, jwks_uri) VALUES ('old-client', 'Old', 'active', "
+                       "zeroblob(32), 1, 2, 'https://keys.example.com/old.json')"),
+              SQLITE_OK);
+    ASSERT_EQ(raw.exec("INSERT INTO settings VALUES ('issuer', 'https://old.example')"), SQLITE_OK);
+  }
+
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  auto client = store->get_client("old-client");
+  ASSERT_TRUE(client.has_value()) << client.error().message;
+  EXPECT_EQ(client->jwks_uri, "https://keys.example.com/old.json");
+  EXPECT_TRUE(client->tls_client_auth_subject_dn.empty());
+  EXPECT_TRUE(client->tls_client_auth_san_uri.empty());
+  EXPECT_TRUE(client->tls_client_auth_san_dns.empty());
+  EXPECT_TRUE(client->tls_client_certificates.empty());
+  auto issuer = store->get_setting("issuer");
+  ASSERT_TRUE(issuer.has_value() && issuer->has_value());
+  EXPECT_EQ(**issuer, "https://old.example");
+  auto td = store->get_trust_domain();
+  ASSERT_TRUE(td.has_value());
+  EXPECT_FALSE(td->has_value());
+
+  // Version 5 is in place and usable, also for the clients written before it.
+  oauth::Client updated = *client;
+  updated.jwks_uri.clear();
+  updated.tls_client_auth_san_uri = "spiffe://example.org/old";
+  updated.tls_client_certificates = {"thumb"};
+  ASSERT_TRUE(store->update_client(updated).has_value());
+  ASSERT_TRUE(store->initialise_ca("example.org", {conformance::ca_root("root-1", 1'700'000'000)})
+                  .has_value());
+  ASSERT_TRUE(store
+                  ->record_certificate(conformance::issued_certificate(
+                      '1', "spiffe://example.org/old", 1'700'000'000))
+                  .has_value());
+  store.reset();
+
+  Raw raw(db_path());
+  EXPECT_EQ(raw.integer("SELECT max(version) FROM schema_migrations"), 5);
+  EXPECT_EQ(raw.integer("SELECT applied_at FROM schema_migrations WHERE version = 4"),
+            1'690'000'000);
+  EXPECT_EQ(raw.text("SELECT tls_client_auth_san_uri FROM clients WHERE id = 'old-client'"),
+            "spiffe://example.org/old");
+  EXPECT_EQ(raw.text("SELECT tls_client_certificates FROM clients WHERE id = 'old-client'"),
+            "[\"thumb\"]");
+  EXPECT_EQ(raw.text("SELECT value FROM settings WHERE name = 'trust_domain'"), "example.org");
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM ca_keys"), 1);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM certificates"), 1);
+  EXPECT_EQ(raw.integer("SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name IN "
+                        "('certificates_by_spiffe_id', 'certificates_by_issue')"),
+            2);
+}
+
+// The schema refuses what the code refuses, for writers that bypass the code.
+TEST_F(SqliteStoreTest, CaChecksAreInTheSchema) {
+  ASSERT_NE(open_ok(), nullptr);
+  Raw raw(db_path());
+  auto key = [&](const std::string& values) {
+    return raw.exec("INSERT INTO ca_keys VALUES (" + values + ")");
+  };
+  EXPECT_NE(key("'', 'root', 'pem', x'01', '', 1, 1, 2"), SQLITE_OK);
+  EXPECT_NE(key("'k1', 'leaf', 'pem', x'01', '', 1, 1, 2"), SQLITE_OK);
+  EXPECT_NE(key("'k1', 'intermediate', '', x'', '', 1, 1, 2"), SQLITE_OK);
+  EXPECT_NE(key("'k1', 'root', '', x'01', '', 1, 1, 2"), SQLITE_OK);
+  EXPECT_NE(key("'k1', 'root', 'pem', x'01', '', 'soon', 1, 2"), SQLITE_OK);
+  EXPECT_EQ(key("'k1', 'root', 'pem', x'', '', 1, 1, 2"), SQLITE_OK);
+  EXPECT_EQ(key("'k2', 'intermediate', '', x'01', '', 1, 1, 1"), SQLITE_OK);
+
+  const std::string serial(32, 'a');
+  const std::string fingerprint(64, 'b');
+  auto cert = [&](const std::string& values) {
+    return raw.exec("INSERT INTO certificates VALUES (" + values + ")");
+  };
+  EXPECT_NE(cert("'abc', 'id', 's', '[]', '" + fingerprint + "', 'i', 1, 2, 1"), SQLITE_OK);
+  EXPECT_NE(
+      cert("'" + std::string(32, 'A') + "', 'id', 's', '[]', '" + fingerprint + "', 'i', 1, 2, 1"),
+      SQLITE_OK);
+  EXPECT_NE(cert("'" + serial + "', 'id', 's', '[]', 'short', 'i', 1, 2, 1"), SQLITE_OK);
+  EXPECT_NE(cert("'" + serial + "', 'id', 's', '{}', '" + fingerprint + "', 'i', 1, 2, 1"),
+            SQLITE_OK);
+  EXPECT_EQ(cert("'" + serial + "', 'id', 's', '[]', '" + fingerprint + "', 'i', 1, 2, 1"),
+            SQLITE_OK);
+
+  ASSERT_EQ(raw.exec("INSERT INTO clients (id, name, status, secret_digest, created_at, "
+                     "updated_at) VALUES ('c', 'C', 'active', zeroblob(32), 1, 2)"),
+            SQLITE_OK);
+  EXPECT_NE(raw.exec("UPDATE clients SET tls_client_certificates = '{}' WHERE id = 'c'"),
+            SQLITE_OK);
+  EXPECT_NE(raw.exec("UPDATE clients SET tls_client_certificates = NULL WHERE id = 'c'"),
+            SQLITE_OK);
+  EXPECT_NE(raw.exec("UPDATE clients SET tls_client_auth_san_uri = NULL WHERE id = 'c'"),
+            SQLITE_OK);
+}
+
+TEST_F(SqliteStoreTest, DamagedCaRowIsAnErrorNotACrash) {
+  auto store = open_ok();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->create_ca_key(conformance::ca_root("root-1", 1'700'000'000)).has_value());
+  ASSERT_TRUE(store
+                  ->record_certificate(
+                      conformance::issued_certificate('1', "spiffe://example.org/a", 1'700'000'000))
+                  .has_value());
+  Raw raw(db_path());
+  // Bypassing the CHECKs: a writer that turned them off.
+  ASSERT_EQ(raw.exec("PRAGMA ignore_check_constraints = ON"), SQLITE_OK);
+  ASSERT_EQ(raw.exec("UPDATE ca_keys SET kind = 'leaf'"), SQLITE_OK);
+  ASSERT_EQ(raw.exec("UPDATE certificates SET dns_names = '[1]'"), SQLITE_OK);
+  auto keys = store->list_ca_keys();
+  ASSERT_FALSE(keys.has_value());
+  EXPECT_EQ(keys.error().code, Code::kInternal);
+  auto cert = store->get_certificate(conformance::serial_hex('1'));
+  ASSERT_FALSE(cert.has_value());
+  EXPECT_EQ(cert.error().code, Code::kInternal);
 }
 
 // The schema refuses what the code refuses, for writers that bypass the code.
