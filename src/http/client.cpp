@@ -108,6 +108,12 @@ class Exchange : public std::enable_shared_from_this<Exchange<Stream>> {
                         if (ec == beast::error::timeout) {
                           return self->fail(Error::unavailable("request timed out"));
                         }
+                        // In TLS 1.3 the server checks the client's certificate after the
+                        // client has finished its handshake: a refusal arrives here.
+                        if (ec.category() == net::error::get_ssl_category()) {
+                          return self->fail(Error::unavailable("TLS with " + self->url_.host +
+                                                               " failed: " + ec.message()));
+                        }
                         if (ec) {
                           return self->fail(Error::internal("bad response: " + ec.message()));
                         }
@@ -216,6 +222,10 @@ Result<ClientResponse> request(std::string_view method, std::string_view url,
                                const HeaderList& headers, std::string_view body,
                                const ClientOptions& options) {
   SIGIL_TRY(parsed, parse_url(url));
+  if (options.cert_file.empty() != options.key_file.empty()) {
+    return std::unexpected(Error::invalid_argument(
+        "a client certificate needs its key and a key its certificate (cert_file, key_file)"));
+  }
   bhttp::verb verb = bhttp::string_to_verb(method);
   if (verb == bhttp::verb::unknown) {
     return std::unexpected(Error::invalid_argument("unsupported HTTP method"));
@@ -253,6 +263,22 @@ Result<ClientResponse> request(std::string_view method, std::string_view url,
       if (ec) {
         return std::unexpected(
             Error::invalid_argument("cannot load CA certificates: " + ec.message()));
+      }
+      if (!options.cert_file.empty()) {
+        // An encrypted key is refused rather than prompted for on a terminal.
+        ctx.set_password_callback([](std::size_t, ssl::context::password_purpose) { return ""; });
+        ctx.use_certificate_chain_file(options.cert_file, ec);
+        if (ec) {
+          return std::unexpected(Error::invalid_argument("client certificate '" +
+                                                         options.cert_file + "': " + ec.message()));
+        }
+        ctx.use_private_key_file(options.key_file, ssl::context::pem, ec);
+        if (ec || SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+          ERR_clear_error();
+          return std::unexpected(
+              Error::invalid_argument("client key '" + options.key_file +
+                                      "' is unreadable or does not match the certificate"));
+        }
       }
       using TlsExchange = Exchange<beast::ssl_stream<beast::tcp_stream>>;
       auto ex = std::make_shared<TlsExchange>(ioc, parsed, std::move(req), deadline,

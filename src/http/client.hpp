@@ -31,6 +31,11 @@ struct ClientOptions {
   std::chrono::milliseconds timeout{10'000};
   // PEM file of trusted CAs for https; empty: the system's default trust store.
   std::string ca_file;
+  // For mutual TLS: the client's certificate chain (PEM, leaf first) and its unencrypted
+  // private key (PEM), presented when the server asks over https (unused over http).
+  // Both or neither: one without the other is kInvalidArgument.
+  std::string cert_file = {};
+  std::string key_file = {};
   std::size_t max_response_body_bytes = 16 * 1024 * 1024;
 };
 
@@ -47,9 +52,10 @@ struct ParsedUrl {
 Result<ParsedUrl> parse_url(std::string_view url);
 
 // Sends one request (Host, Content-Length and Connection: close are set here) and reads
-// the whole response. Errors: kInvalidArgument (bad URL or header), kUnavailable (cannot
-// resolve, connect or complete TLS, including a certificate that fails verification;
-// timeout), kInternal (malformed or oversized response).
+// the whole response. Errors: kInvalidArgument (bad URL or header, unusable CA file or
+// client certificate and key), kUnavailable (cannot resolve, connect or complete TLS,
+// including a certificate that fails verification on either side; timeout), kInternal
+// (malformed or oversized response).
 Result<ClientResponse> request(std::string_view method, std::string_view url,
                                const HeaderList& headers = {}, std::string_view body = {},
                                const ClientOptions& options = {});

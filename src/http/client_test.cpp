@@ -6,9 +6,12 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <thread>
 
+#include "base/testing/temp_dir.hpp"
 #include "http/server.hpp"
+#include "http/tls_testing.hpp"
 
 namespace sigil::http {
 namespace {
@@ -140,6 +143,119 @@ TEST(Client, HttpsVerifiesAgainstGivenCa) {
   // Plain http to a TLS port fails, without hanging.
   EXPECT_FALSE(request("GET", running.url("http", "127.0.0.1", "/"), {}, {},
                        std::chrono::milliseconds(2000)));
+}
+
+// --- Mutual TLS --------------------------------------------------------------------
+
+using tls_testing::Credential;
+using tls_testing::Pki;
+
+bool write_file(const std::filesystem::path& path, const std::string& text) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return false;
+  const bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  return std::fclose(f) == 0 && ok;
+}
+
+// A mutual-TLS listener (certificate from files) trusting client_root, and the client's
+// files: its chain and key, and the server's certificate as CA file.
+class MutualTlsClient : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(server_files.ok);
+    ASSERT_TRUE(write_file(dir.path() / "client.pem", client.chain_pem()));
+    ASSERT_TRUE(write_file(dir.path() / "client.key", client.key_pem()));
+    ASSERT_TRUE(write_file(dir.path() / "other.key", other.key_pem()));
+    ServerOptions options;
+    options.tls = TlsSettings{server_files.cert(), server_files.key()};
+    options.tls->client_certificates = ClientCertificates{client_root.cert().pem(), false};
+    running = std::make_unique<Running>(
+        [this](Request&& req, Responder respond) {
+          std::lock_guard lock(mu);
+          seen_der_ = req.peer_certificate ? req.peer_certificate->der : "";
+          respond(Response::text(200, "hello"));
+        },
+        std::move(options));
+    options_.ca_file = server_files.cert();
+  }
+
+  ClientOptions with_certificate() const {
+    ClientOptions o = options_;
+    o.cert_file = (dir.path() / "client.pem").string();
+    o.key_file = (dir.path() / "client.key").string();
+    return o;
+  }
+  std::string url() const { return running->url("https", "localhost", "/m"); }
+  std::string seen_der() {
+    std::lock_guard lock(mu);
+    return seen_der_;
+  }
+
+  testing::TlsFiles server_files;
+  testing::TempDir dir{"sigil-mtls-client"};
+  Pki client_root = Pki::root("client root");
+  Credential client = client_root.intermediate("client issuing").issue({.common_name = "cli"});
+  Credential other = client_root.issue({.common_name = "other"});
+  std::unique_ptr<Running> running;
+  ClientOptions options_;
+  std::mutex mu;
+  std::string seen_der_;  // of the last request the server answered
+};
+
+TEST_F(MutualTlsClient, PresentsItsCertificate) {
+  auto res = request("GET", url(), {}, {}, with_certificate());
+  ASSERT_TRUE(res) << res.error().message;
+  EXPECT_EQ(res->status, 200u);
+  EXPECT_EQ(res->body, "hello");
+  EXPECT_EQ(seen_der(), client.cert.der());
+}
+
+TEST_F(MutualTlsClient, WithoutCertificateIsRefused) {
+  auto res = request("GET", url(), {}, {}, options_);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, Code::kUnavailable);
+  EXPECT_EQ(seen_der(), "");
+}
+
+TEST_F(MutualTlsClient, CertificateWithoutKeyIsAnInvalidArgument) {
+  ClientOptions o = with_certificate();
+  o.key_file.clear();
+  for (const std::string& u : {url(), running->url("http", "127.0.0.1", "/")}) {
+    auto res = request("GET", u, {}, {}, o);
+    ASSERT_FALSE(res);
+    EXPECT_EQ(res.error().code, Code::kInvalidArgument);
+  }
+}
+
+TEST_F(MutualTlsClient, KeyWithoutCertificateIsAnInvalidArgument) {
+  ClientOptions o = with_certificate();
+  o.cert_file.clear();
+  for (const std::string& u : {url(), running->url("http", "127.0.0.1", "/")}) {
+    auto res = request("GET", u, {}, {}, o);
+    ASSERT_FALSE(res);
+    EXPECT_EQ(res.error().code, Code::kInvalidArgument);
+  }
+}
+
+TEST_F(MutualTlsClient, KeyOfAnotherCertificateIsAnInvalidArgument) {
+  ClientOptions o = with_certificate();
+  o.key_file = (dir.path() / "other.key").string();
+  auto res = request("GET", url(), {}, {}, o);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, Code::kInvalidArgument);
+}
+
+TEST_F(MutualTlsClient, MissingFilesAreAnInvalidArgument) {
+  ClientOptions o = with_certificate();
+  o.cert_file = (dir.path() / "absent.pem").string();
+  auto res = request("GET", url(), {}, {}, o);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, Code::kInvalidArgument);
+  o = with_certificate();
+  o.key_file = (dir.path() / "absent.key").string();
+  res = request("GET", url(), {}, {}, o);
+  ASSERT_FALSE(res);
+  EXPECT_EQ(res.error().code, Code::kInvalidArgument);
 }
 
 }  // namespace

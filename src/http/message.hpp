@@ -18,6 +18,15 @@ using HeaderList = std::vector<std::pair<std::string, std::string>>;
 // ASCII case-insensitive comparison, for header names, schemes and media types.
 bool iequals(std::string_view a, std::string_view b);
 
+// The certificate a client presented on a mutual-TLS connection (the same for every
+// request of the connection).
+struct PeerCertificate {
+  std::string der;  // the client's own certificate (the leaf), DER
+  // True when the chain the client sent verified against the listener's trust bundle;
+  // false for a lone self-signed certificate let in by allow_self_signed.
+  bool chain_verified = false;
+};
+
 struct Request {
   std::string method;  // as sent, e.g. "POST"
   std::string target;  // request-target as sent, e.g. "/oauth2/token?x=1"
@@ -27,6 +36,8 @@ struct Request {
   std::string body;
   std::string remote_address;  // peer IP address, no port
   bool tls = false;
+  // Set on a mutual-TLS listener (ServerOptions::tls->client_certificates); null otherwise.
+  std::shared_ptr<const PeerCertificate> peer_certificate;
   // Taken from a well-formed X-Request-Id (1-64 of [A-Za-z0-9._-]) or generated: 16 hex
   // characters. Echoed in the response's X-Request-Id.
   std::string request_id;

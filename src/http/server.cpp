@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "base/secrets.hpp"
+#include "http/tls.hpp"
 
 namespace sigil::http {
 
@@ -327,12 +328,25 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
       tcp_stream().expires_after(core_.options.limits.request_timeout);
       stream_.async_handshake(ssl::stream_base::server,
                               [self = this->shared_from_this()](beast::error_code ec) {
-                                if (ec) return self->close();
+                                if (ec || !self->accept_peer()) return self->close();
                                 self->do_read();
                               });
     } else {
       do_read();
     }
+  }
+
+  // On a mutual-TLS listener, takes the certificate the client proved, once for the
+  // connection. False when there is none to take: the connection is not served.
+  bool accept_peer() {
+    if constexpr (kTls) {
+      const auto& client_certificates = core_.options.tls->client_certificates;
+      if (!client_certificates) return true;
+      peer_certificate_ =
+          detail::proven_peer_certificate(stream_.native_handle(), *client_certificates);
+      return peer_certificate_ != nullptr;
+    }
+    return true;
   }
 
   void do_read() {
@@ -449,6 +463,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
     req.body = std::move(msg.body());
     req.remote_address = remote_address_;
     req.tls = kTls;
+    req.peer_certificate = peer_certificate_;
     auto id = msg["X-Request-Id"];
     request_id_ = valid_request_id(id) ? std::string(id) : new_request_id();
     req.request_id = request_id_;
@@ -520,6 +535,7 @@ class Session final : public SessionBase, public std::enable_shared_from_this<Se
   std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
   bhttp::response<bhttp::string_body> res_;
   std::string remote_address_;
+  std::shared_ptr<const PeerCertificate> peer_certificate_;  // mutual TLS only
   State state_ = State::kHandshake;
   std::size_t requests_ = 0;
   std::size_t lingered_ = 0;
@@ -554,18 +570,42 @@ Result<void> ServerCore::start() {
         SSL_CTX_set_cipher_list(native, kTls12Ciphers) != 1) {
       return std::unexpected(Error::internal("TLS: cannot configure protocol versions/ciphers"));
     }
-    beast::error_code ec;
-    ctx.use_certificate_chain_file(options.tls->cert_chain_file, ec);
-    if (ec) {
-      return std::unexpected(Error::invalid_argument(
-          "TLS certificate chain '" + options.tls->cert_chain_file + "': " + ec.message()));
+    if (options.tls->identity) {
+      // Asked once now, so that a provider with nothing to serve fails start() rather
+      // than every handshake.
+      std::shared_ptr<const TlsIdentity> initial;
+      try {
+        initial = options.tls->identity();
+      } catch (const std::exception& e) {
+        return std::unexpected(
+            Error::invalid_argument(std::string("TLS identity provider failed: ") + e.what()));
+      } catch (...) {
+        return std::unexpected(Error::invalid_argument("TLS identity provider failed"));
+      }
+      if (!initial) {
+        return std::unexpected(
+            Error::invalid_argument("TLS identity provider has no certificate to serve"));
+      }
+      detail::use_identity_provider(native, &options.tls->identity);
+    } else {
+      beast::error_code ec;
+      ctx.use_certificate_chain_file(options.tls->cert_chain_file, ec);
+      if (ec) {
+        return std::unexpected(Error::invalid_argument(
+            "TLS certificate chain '" + options.tls->cert_chain_file + "': " + ec.message()));
+      }
+      // An encrypted key is refused rather than prompted for on a terminal.
+      ctx.set_password_callback([](std::size_t, ssl::context::password_purpose) { return ""; });
+      ctx.use_private_key_file(options.tls->private_key_file, ssl::context::pem, ec);
+      if (ec || SSL_CTX_check_private_key(native) != 1) {
+        ERR_clear_error();
+        return std::unexpected(
+            Error::invalid_argument("TLS private key '" + options.tls->private_key_file +
+                                    "' is unreadable or does not match the certificate"));
+      }
     }
-    ctx.use_private_key_file(options.tls->private_key_file, ssl::context::pem, ec);
-    if (ec || SSL_CTX_check_private_key(native) != 1) {
-      ERR_clear_error();
-      return std::unexpected(
-          Error::invalid_argument("TLS private key '" + options.tls->private_key_file +
-                                  "' is unreadable or does not match the certificate"));
+    if (options.tls->client_certificates) {
+      SIGIL_CHECK(detail::require_client_certificates(native, *options.tls->client_certificates));
     }
   }
 

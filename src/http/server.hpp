@@ -48,10 +48,58 @@ struct Limits {
   std::function<std::size_t(std::string_view path)> body_limit_for;
 };
 
-// PEM files. TLS 1.2 and 1.3 only, forward-secret AEAD cipher suites only.
+// A certificate chain (leaf first) and its private key, parsed and checked once (the key
+// must match the leaf). Immutable; shared between handshakes.
+class TlsIdentity {
+ public:
+  // kInvalidArgument when the PEM holds no certificate, no private key, or a key that
+  // does not match the first certificate.
+  static Result<std::shared_ptr<const TlsIdentity>> from_pem(std::string_view chain_pem,
+                                                             std::string_view key_pem);
+  struct Impl;
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  explicit TlsIdentity(std::unique_ptr<Impl> impl);
+  std::shared_ptr<const Impl> impl_;
+};
+
+// Client certificates (mutual TLS): every connection must present one. A chain that
+// verifies against trust_bundle_pem passes the handshake: the bundle's self-signed roots
+// are the trust anchors; an intermediate in the bundle helps complete a chain the client
+// sent short, but anchors nothing by itself. The client's certificate must be within its
+// validity period and fit for client authentication (its extended key usage, if any,
+// includes clientAuth).
+//
+// With allow_self_signed, a lone self-signed certificate passes too (RFC 8705 §2.2: the
+// application then checks its thumbprint), when the client sent that one certificate
+// only, its self-signature verifies, it is within its validity period, and it is not a CA
+// certificate (no basicConstraints cA, no keyCertSign usage, not a v1 root): a CA names
+// an authority, not a client. Such a connection's PeerCertificate has chain_verified
+// false. Note that `openssl req -x509` marks its certificates as CAs unless told
+// otherwise (-addext basicConstraints=critical,CA:FALSE).
+//
+// Anything else (no certificate, an expired one, another CA's) fails the handshake.
+// Session resumption is off on such a listener (no tickets, no session cache), so every
+// connection proves its certificate afresh and none carries a certificate past its
+// expiry.
+struct ClientCertificates {
+  std::string trust_bundle_pem = {};  // at least one certificate
+  bool allow_self_signed = false;
+};
+
+// The server's certificate: PEM files, or an identity asked for at every handshake (so a
+// certificate that is renewed while the server runs is picked up; the call must be cheap
+// and thread-safe). TLS 1.2 and 1.3 only, forward-secret AEAD cipher suites only.
 struct TlsSettings {
   std::string cert_chain_file;
   std::string private_key_file;
+  // When set, used instead of the files. Asked once at start() (null then fails start()
+  // with kInvalidArgument) and at every handshake (null or a throw then fails that
+  // handshake).
+  std::function<std::shared_ptr<const TlsIdentity>()> identity = {};
+  // When set, the listener requires client certificates.
+  std::optional<ClientCertificates> client_certificates = {};
 };
 
 // A request the server answered itself, without the handler: oversized header (431),
@@ -98,8 +146,9 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Loads the TLS certificate and key (kInvalidArgument when unusable), parses the
-  // address (kInvalidArgument), binds and listens (kUnavailable, e.g. port in use).
+  // Loads the TLS certificate and key or asks the identity provider, reads the client
+  // trust bundle (kInvalidArgument when any is unusable), parses the address
+  // (kInvalidArgument), binds and listens (kUnavailable, e.g. port in use).
   Result<void> start();
 
   // The bound port, valid after start() succeeded (the chosen one when 0 was asked).

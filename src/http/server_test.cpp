@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 #include "base/testing/tls_files.hpp"
+#include "http/tls_testing.hpp"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>
@@ -591,6 +592,497 @@ TEST(Server, TlsStartFailsOnMissingFiles) {
   options.tls = TlsSettings{"/nonexistent/cert.pem", "/nonexistent/key.pem"};
   Server server(std::move(options), echo_handler());
   auto r = server.start();
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+}
+
+// --- Mutual TLS --------------------------------------------------------------------
+
+using tls_testing::CertSpec;
+using tls_testing::Credential;
+using tls_testing::Pki;
+
+// What a mutual-TLS client saw of one connection.
+struct Exchange {
+  bool served = false;  // every request was answered
+  unsigned status = 0;  // of the last answer
+  std::string server_cert_der;
+  std::size_t server_chain_length = 0;  // certificates the server sent, its own included
+  bool resumed = false;
+  std::shared_ptr<SSL_SESSION> session;  // after the exchange, for a resumption attempt
+};
+
+struct ClientTls {
+  const Credential* credential = nullptr;  // null: present no certificate
+  int max_version = 0;                     // 0: TLS 1.3
+  std::string server_root_pem = {};        // set: the server's chain must verify against it
+  SSL_SESSION* offer_session = nullptr;
+  int requests = 1;
+};
+
+// Connects over TLS, presents the credential, sends `requests` GETs on the connection.
+// A refused client certificate shows up as a failed handshake (TLS 1.2) or as a failed
+// first read (TLS 1.3, where the client finishes before the server has decided).
+Exchange tls_exchange(std::uint16_t port, const ClientTls& tls) {
+  Exchange out;
+  net::io_context ioc;
+  ssl::context ctx(ssl::context::tls_client);
+  if (tls.max_version != 0) SSL_CTX_set_max_proto_version(ctx.native_handle(), tls.max_version);
+  beast::error_code ec;
+  if (tls.credential != nullptr) {
+    const std::string chain = tls.credential->chain_pem();
+    const std::string key = tls.credential->key_pem();
+    ctx.use_certificate_chain(net::buffer(chain), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    ctx.use_private_key(net::buffer(key), ssl::context::pem, ec);
+    EXPECT_FALSE(ec) << ec.message();
+  }
+  if (tls.server_root_pem.empty()) {
+    ctx.set_verify_mode(ssl::verify_none);
+  } else {
+    ctx.add_certificate_authority(net::buffer(tls.server_root_pem), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    ctx.set_verify_mode(ssl::verify_peer);
+  }
+  beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
+  SSL* native = stream.native_handle();
+  if (tls.offer_session != nullptr) SSL_set_session(native, tls.offer_session);
+  auto& lowest = beast::get_lowest_layer(stream);
+  lowest.expires_after(std::chrono::seconds(5));
+  lowest.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port), ec);
+  if (ec) return out;
+  stream.handshake(ssl::stream_base::client, ec);
+  if (ec) return out;
+  if (X509* cert = SSL_get0_peer_certificate(native)) {
+    out.server_cert_der = tls_testing::Cert{std::shared_ptr<X509>(X509_dup(cert), X509_free)}.der();
+  }
+  if (STACK_OF(X509)* chain = SSL_get_peer_cert_chain(native)) {
+    out.server_chain_length = static_cast<std::size_t>(sk_X509_num(chain));
+  }
+  out.resumed = SSL_session_reused(native) == 1;
+  for (int i = 0; i < tls.requests; ++i) {
+    bhttp::request<bhttp::string_body> req(bhttp::verb::get, "/mtls", 11);
+    req.set(bhttp::field::host, "localhost");
+    bhttp::write(stream, req, ec);
+    if (ec) return out;
+    beast::flat_buffer buffer;
+    ClientResponse res;
+    bhttp::read(stream, buffer, res, ec);
+    if (ec) return out;
+    out.status = res.result_int();
+  }
+  out.served = true;
+  // A copy: closing without close_notify marks the connection's own session unresumable.
+  out.session =
+      std::shared_ptr<SSL_SESSION>(SSL_SESSION_dup(SSL_get0_session(native)), SSL_SESSION_free);
+  lowest.close();
+  return out;
+}
+
+constexpr int kVersions[] = {TLS1_2_VERSION, TLS1_3_VERSION};
+
+CertSpec server_spec(const std::string& name = "localhost") {
+  return {.common_name = name,
+          .extended_key_usage = "serverAuth",
+          .subject_alt_name = "DNS:localhost,IP:127.0.0.1"};
+}
+
+class MutualTls : public ::testing::Test {
+ protected:
+  // Starts a mutual-TLS listener trusting `bundle` (default: the client root).
+  void listen(bool allow_self_signed = false, std::optional<std::string> bundle = {}) {
+    ServerOptions options;
+    options.tls = TlsSettings{};
+    options.tls->identity = [id = server.identity()] { return id; };
+    options.tls->client_certificates =
+        ClientCertificates{bundle.value_or(client_root.cert().pem()), allow_self_signed};
+    running = std::make_unique<Running>(std::move(options), [this](Request&& req, Responder r) {
+      {
+        std::lock_guard lock(mu);
+        peers.push_back(req.peer_certificate);
+      }
+      r(Response::text(req.tls ? 200 : 500, "ok"));
+    });
+  }
+
+  Exchange get(const Credential* credential, int max_version = 0, int requests = 1) {
+    return tls_exchange(
+        running->port(),
+        {.credential = credential, .max_version = max_version, .requests = requests});
+  }
+
+  // The certificates the handler saw, one per request.
+  std::vector<std::shared_ptr<const PeerCertificate>> seen() {
+    std::lock_guard lock(mu);
+    return peers;
+  }
+
+  Pki client_root = Pki::root("client root");
+  Pki server_root = Pki::root("server root");
+  Credential server = server_root.issue(server_spec());
+  std::unique_ptr<Running> running;
+  std::mutex mu;
+  std::vector<std::shared_ptr<const PeerCertificate>> peers;
+};
+
+TEST_F(MutualTls, AcceptsACertificateFromTheBundleCa) {
+  listen();
+  const Credential client = client_root.issue({.common_name = "workload"});
+  for (int version : kVersions) {
+    Exchange e = get(&client, version, 2);
+    ASSERT_TRUE(e.served) << version;
+    EXPECT_EQ(e.status, 200u);
+    EXPECT_EQ(e.server_cert_der, server.cert.der());
+  }
+  auto certs = seen();
+  ASSERT_EQ(certs.size(), 4u);
+  for (const auto& peer : certs) {
+    ASSERT_NE(peer, nullptr);
+    EXPECT_EQ(peer->der, client.cert.der());
+    EXPECT_TRUE(peer->chain_verified);
+  }
+  // One PeerCertificate per connection, shared by its requests.
+  EXPECT_EQ(certs[0], certs[1]);
+  EXPECT_EQ(certs[2], certs[3]);
+  EXPECT_NE(certs[0], certs[2]);
+}
+
+TEST_F(MutualTls, AcceptsAChainThroughAnIntermediate) {
+  listen();
+  const Credential client = client_root.intermediate("client issuing").issue({.common_name = "w"});
+  ASSERT_EQ(client.intermediates.size(), 1u);
+  for (int version : kVersions) {
+    EXPECT_TRUE(get(&client, version).served) << version;
+  }
+  auto certs = seen();
+  ASSERT_EQ(certs.size(), 2u);
+  EXPECT_EQ(certs[0]->der, client.cert.der());
+  EXPECT_TRUE(certs[0]->chain_verified);
+}
+
+TEST_F(MutualTls, RefusesAConnectionWithoutCertificate) {
+  listen();
+  for (int version : kVersions) EXPECT_FALSE(get(nullptr, version).served) << version;
+  EXPECT_TRUE(seen().empty());
+}
+
+TEST_F(MutualTls, RefusesAnExpiredCertificate) {
+  listen();
+  const Credential client = client_root.issue({.common_name = "w",
+                                               .not_before = std::chrono::hours(-48),
+                                               .not_after = std::chrono::hours(-24)});
+  for (int version : kVersions) EXPECT_FALSE(get(&client, version).served) << version;
+  EXPECT_TRUE(seen().empty());
+}
+
+TEST_F(MutualTls, RefusesACertificateNotYetValid) {
+  listen();
+  const Credential client = client_root.issue({.common_name = "w",
+                                               .not_before = std::chrono::hours(24),
+                                               .not_after = std::chrono::hours(48)});
+  for (int version : kVersions) EXPECT_FALSE(get(&client, version).served) << version;
+}
+
+TEST_F(MutualTls, RefusesAnotherCasCertificate) {
+  listen();
+  const Credential client = Pki::root("other root").issue({.common_name = "w"});
+  for (int version : kVersions) EXPECT_FALSE(get(&client, version).served) << version;
+  EXPECT_TRUE(seen().empty());
+}
+
+TEST_F(MutualTls, RefusesAChainFromAnotherRootThroughAnIntermediateOfTheSameName) {
+  listen();
+  // Same issuer name as a real intermediate would have, but no path to the bundle's root.
+  const Credential client =
+      Pki::root("client root").intermediate("client issuing").issue({.common_name = "w"});
+  for (int version : kVersions) EXPECT_FALSE(get(&client, version).served) << version;
+}
+
+TEST_F(MutualTls, RefusesACertificateForServersOnly) {
+  listen();
+  const Credential client =
+      client_root.issue({.common_name = "w", .extended_key_usage = "serverAuth"});
+  for (int version : kVersions) EXPECT_FALSE(get(&client, version).served) << version;
+}
+
+TEST_F(MutualTls, IntermediateInTheBundleIsNotATrustAnchor) {
+  const Pki issuing = client_root.intermediate("client issuing");
+  listen(false, issuing.cert().pem());
+  const Credential client = issuing.issue({.common_name = "w"});
+  for (int version : kVersions) EXPECT_FALSE(get(&client, version).served) << version;
+}
+
+TEST_F(MutualTls, RefusesASelfSignedCertificateByDefault) {
+  listen();
+  const Credential client = tls_testing::self_signed({.common_name = "self"});
+  for (int version : kVersions) EXPECT_FALSE(get(&client, version).served) << version;
+}
+
+TEST_F(MutualTls, AcceptsALoneSelfSignedCertificateWhenAllowed) {
+  listen(true);
+  const Credential self = tls_testing::self_signed({.common_name = "self"});
+  const Credential issued = client_root.issue({.common_name = "workload"});
+  for (int version : kVersions) {
+    EXPECT_TRUE(get(&self, version).served) << version;
+    EXPECT_TRUE(get(&issued, version).served) << version;
+  }
+  auto certs = seen();
+  ASSERT_EQ(certs.size(), 4u);
+  for (std::size_t i = 0; i < certs.size(); i += 2) {
+    EXPECT_EQ(certs[i]->der, self.cert.der());
+    EXPECT_FALSE(certs[i]->chain_verified);
+    EXPECT_EQ(certs[i + 1]->der, issued.cert.der());
+    EXPECT_TRUE(certs[i + 1]->chain_verified);
+  }
+}
+
+// Fit for client authentication in every other way (digitalSignature), so that only
+// being a CA refuses them.
+TEST_F(MutualTls, RefusesASelfSignedCaCertificateEvenWhenAllowed) {
+  listen(true);
+  const Credential self = tls_testing::self_signed(
+      {.common_name = "self ca", .ca = true, .key_usage = "critical,digitalSignature,keyCertSign"});
+  for (int version : kVersions) EXPECT_FALSE(get(&self, version).served) << version;
+}
+
+// As `openssl req -x509` makes them by default: basicConstraints cA, no key usage.
+TEST_F(MutualTls, RefusesASelfSignedCaCertificateWithoutKeyUsageEvenWhenAllowed) {
+  listen(true);
+  const Credential self =
+      tls_testing::self_signed({.common_name = "self ca", .ca = true, .key_usage = ""});
+  for (int version : kVersions) EXPECT_FALSE(get(&self, version).served) << version;
+}
+
+TEST_F(MutualTls, RefusesASelfSignedCertificateThatMaySignCertificatesEvenWhenAllowed) {
+  listen(true);
+  const Credential self = tls_testing::self_signed(
+      {.common_name = "self", .key_usage = "critical,digitalSignature,keyCertSign"});
+  for (int version : kVersions) EXPECT_FALSE(get(&self, version).served) << version;
+}
+
+TEST_F(MutualTls, RefusesASelfSignedCertificateWithAChainEvenWhenAllowed) {
+  listen(true);
+  Credential self = tls_testing::self_signed({.common_name = "self"});
+  self.intermediates.push_back(client_root.cert());
+  for (int version : kVersions) EXPECT_FALSE(get(&self, version).served) << version;
+}
+
+TEST_F(MutualTls, RefusesAnExpiredSelfSignedCertificateEvenWhenAllowed) {
+  listen(true);
+  const Credential self = tls_testing::self_signed({.common_name = "self",
+                                                    .not_before = std::chrono::hours(-48),
+                                                    .not_after = std::chrono::hours(-24)});
+  for (int version : kVersions) EXPECT_FALSE(get(&self, version).served) << version;
+}
+
+TEST_F(MutualTls, RefusesAnotherCasCertificateEvenWhenSelfSignedAreAllowed) {
+  listen(true);
+  const Credential client = Pki::root("other root").issue({.common_name = "w"});
+  for (int version : kVersions) EXPECT_FALSE(get(&client, version).served) << version;
+}
+
+TEST_F(MutualTls, SessionsAreNotResumed) {
+  listen();
+  const Credential client = client_root.issue({.common_name = "workload"});
+  for (int version : kVersions) {
+    Exchange first = get(&client, version);
+    ASSERT_TRUE(first.served) << version;
+    ASSERT_NE(first.session, nullptr);
+    Exchange second = tls_exchange(
+        running->port(),
+        {.credential = &client, .max_version = version, .offer_session = first.session.get()});
+    EXPECT_TRUE(second.served) << version;
+    EXPECT_FALSE(second.resumed) << version;
+  }
+  // Each connection proved its certificate: a PeerCertificate of its own.
+  auto certs = seen();
+  ASSERT_EQ(certs.size(), 4u);
+  EXPECT_NE(certs[0], certs[1]);
+}
+
+TEST_F(MutualTls, PlainTlsListenerCarriesNoPeerCertificate) {
+  ServerOptions options;
+  options.tls = TlsSettings{};
+  options.tls->identity = [id = server.identity()] { return id; };
+  running = std::make_unique<Running>(std::move(options), [this](Request&& req, Responder r) {
+    std::lock_guard lock(mu);
+    peers.push_back(req.peer_certificate);
+    r(Response::text(200, "ok"));
+  });
+  const Credential client = client_root.issue({.common_name = "workload"});
+  EXPECT_TRUE(get(&client).served);
+  EXPECT_TRUE(get(nullptr).served);
+  auto certs = seen();
+  ASSERT_EQ(certs.size(), 2u);
+  EXPECT_EQ(certs[0], nullptr);
+  EXPECT_EQ(certs[1], nullptr);
+}
+
+Result<void> start_with(TlsSettings tls) {
+  ServerOptions options;
+  options.port = 0;
+  options.tls = std::move(tls);
+  Server server(std::move(options), echo_handler());
+  return server.start();
+}
+
+TEST(MutualTlsStart, FailsWithoutACertificateInTheTrustBundle) {
+  const Credential server = Pki::root("server root").issue(server_spec());
+  for (const char* bundle : {"", "not a certificate",
+                             "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"}) {
+    TlsSettings tls;
+    tls.identity = [id = server.identity()] { return id; };
+    tls.client_certificates = ClientCertificates{bundle, false};
+    auto r = start_with(std::move(tls));
+    ASSERT_FALSE(r) << bundle;
+    EXPECT_EQ(r.error().code, Code::kInvalidArgument) << bundle;
+  }
+}
+
+TEST(MutualTlsStart, FailsOnAMalformedCertificateAfterAGoodOne) {
+  const Pki root = Pki::root("client root");
+  const Credential server = Pki::root("server root").issue(server_spec());
+  TlsSettings tls;
+  tls.identity = [id = server.identity()] { return id; };
+  tls.client_certificates = ClientCertificates{
+      root.cert().pem() + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", false};
+  auto r = start_with(std::move(tls));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+}
+
+// --- Server identity -----------------------------------------------------------------
+
+TEST(TlsIdentity, FromPemAcceptsAChainAndItsKey) {
+  const Credential leaf = Pki::root("r").intermediate("i").issue(server_spec());
+  auto id = TlsIdentity::from_pem(leaf.chain_pem(), leaf.key_pem());
+  ASSERT_TRUE(id) << id.error().message;
+  ASSERT_NE(*id, nullptr);
+  EXPECT_EQ(sk_X509_num((*id)->impl().intermediates.get()), 1);
+}
+
+TEST(TlsIdentity, FromPemRefusesNoCertificate) {
+  const Credential leaf = Pki::root("r").issue(server_spec());
+  for (const std::string& chain : {std::string(), leaf.key_pem(), std::string("junk")}) {
+    auto id = TlsIdentity::from_pem(chain, leaf.key_pem());
+    ASSERT_FALSE(id);
+    EXPECT_EQ(id.error().code, Code::kInvalidArgument);
+  }
+}
+
+TEST(TlsIdentity, FromPemRefusesAMalformedCertificate) {
+  const Credential leaf = Pki::root("r").issue(server_spec());
+  auto id = TlsIdentity::from_pem(
+      leaf.cert.pem() + "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+      leaf.key_pem());
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().code, Code::kInvalidArgument);
+}
+
+TEST(TlsIdentity, FromPemRefusesNoKey) {
+  const Credential leaf = Pki::root("r").issue(server_spec());
+  for (const std::string& key : {std::string(), leaf.cert.pem(), std::string("junk")}) {
+    auto id = TlsIdentity::from_pem(leaf.chain_pem(), key);
+    ASSERT_FALSE(id);
+    EXPECT_EQ(id.error().code, Code::kInvalidArgument);
+  }
+}
+
+TEST(TlsIdentity, FromPemRefusesAnEncryptedKey) {
+  const Credential leaf = Pki::root("r").issue(server_spec());
+  auto id =
+      TlsIdentity::from_pem(leaf.chain_pem(), tls_testing::key_pem(leaf.key.get(), "passphrase"));
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().code, Code::kInvalidArgument);
+}
+
+TEST(TlsIdentity, FromPemRefusesAKeyOfAnotherCertificate) {
+  const Pki root = Pki::root("r");
+  const Credential a = root.issue(server_spec());
+  const Credential b = root.issue(server_spec());
+  auto id = TlsIdentity::from_pem(a.chain_pem(), b.key_pem());
+  ASSERT_FALSE(id);
+  EXPECT_EQ(id.error().code, Code::kInvalidArgument);
+}
+
+// The identity a provider hands out, replaceable while the server runs.
+class IdentitySlot {
+ public:
+  void set(std::shared_ptr<const TlsIdentity> id) {
+    std::lock_guard lock(mu_);
+    id_ = std::move(id);
+  }
+  std::shared_ptr<const TlsIdentity> get() {
+    std::lock_guard lock(mu_);
+    return id_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::shared_ptr<const TlsIdentity> id_;
+};
+
+TEST(TlsIdentity, ARenewedCertificateIsServedWithoutRestart) {
+  const Pki root = Pki::root("server root");
+  const Pki issuing = root.intermediate("server issuing");
+  const Credential first = issuing.issue(server_spec());
+  const Credential renewed = issuing.issue(server_spec());
+  auto slot = std::make_shared<IdentitySlot>();
+  slot->set(first.identity());
+  ServerOptions options;
+  // Files are ignored when an identity provider is set.
+  options.tls = TlsSettings{"/nonexistent/cert.pem", "/nonexistent/key.pem"};
+  options.tls->identity = [slot] { return slot->get(); };
+  Running running(std::move(options), echo_handler());
+
+  for (int version : kVersions) {
+    slot->set(first.identity());
+    Exchange a = tls_exchange(running.port(),
+                              {.max_version = version, .server_root_pem = root.cert().pem()});
+    ASSERT_TRUE(a.served) << version;
+    EXPECT_EQ(a.server_cert_der, first.cert.der());
+    // The intermediate is sent with the leaf, so a client holding the root verifies.
+    EXPECT_EQ(a.server_chain_length, 2u);
+
+    slot->set(renewed.identity());
+    Exchange b = tls_exchange(running.port(),
+                              {.max_version = version, .server_root_pem = root.cert().pem()});
+    ASSERT_TRUE(b.served) << version;
+    EXPECT_EQ(b.server_cert_der, renewed.cert.der());
+  }
+}
+
+TEST(TlsIdentity, ProviderWithNothingToServeFailsTheHandshake) {
+  const Credential server = Pki::root("server root").issue(server_spec());
+  auto slot = std::make_shared<IdentitySlot>();
+  slot->set(server.identity());
+  ServerOptions options;
+  options.tls = TlsSettings{};
+  options.tls->identity = [slot] { return slot->get(); };
+  Running running(std::move(options), echo_handler());
+  ASSERT_TRUE(tls_exchange(running.port(), {}).served);
+  slot->set(nullptr);
+  EXPECT_FALSE(tls_exchange(running.port(), {}).served);
+}
+
+TEST(TlsIdentity, ThrowingProviderFailsTheHandshake) {
+  const Credential server = Pki::root("server root").issue(server_spec());
+  auto calls = std::make_shared<std::atomic<int>>(0);
+  ServerOptions options;
+  options.tls = TlsSettings{};
+  options.tls->identity = [id = server.identity(), calls]() -> std::shared_ptr<const TlsIdentity> {
+    if (calls->fetch_add(1) > 0) throw std::runtime_error("renewal broken");
+    return id;
+  };
+  Running running(std::move(options), echo_handler());
+  EXPECT_FALSE(tls_exchange(running.port(), {}).served);
+  EXPECT_GE(calls->load(), 2);
+}
+
+TEST(TlsIdentity, StartFailsWhenTheProviderHasNothingToServe) {
+  TlsSettings tls;
+  tls.identity = [] { return std::shared_ptr<const TlsIdentity>(); };
+  auto r = start_with(std::move(tls));
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, Code::kInvalidArgument);
 }
