@@ -1,9 +1,10 @@
-// sigil client create|list|show|disable|enable|rotate-secret|set-keys: the admin API's
-// /v1/clients.
+// sigil client create|list|show|disable|enable|rotate-secret|set-keys|set-tls: the admin
+// API's /v1/clients.
 #include <CLI/CLI.hpp>
 
 #include <boost/json/parse.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -19,11 +20,59 @@ namespace json = boost::json;
 
 constexpr std::int64_t kMaxOverlapSeconds = 2'592'000;  // openapi.yaml: overlap_seconds maximum
 constexpr std::size_t kMaxJwksFileBytes = 64 * 1024;
+constexpr std::size_t kMaxCertificateFileBytes = 64 * 1024;
+constexpr std::string_view kBeginCertificate = "-----BEGIN CERTIFICATE-----";
+constexpr std::string_view kEndCertificate = "-----END CERTIFICATE-----";
 // Members only a private (or symmetric) key has (RFC 7518 §6, RFC 8037 §2).
 constexpr std::string_view kPrivateMembers[] = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"};
 
 bool has_space(std::string_view s) {
   return s.find_first_of(" \t\r\n") != std::string_view::npos;
+}
+
+bool has_control(std::string_view s) {
+  return std::any_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7F;
+  });
+}
+
+bool is_known_method(std::string_view m) {
+  return m == "client_secret_basic" || m == "client_secret_post" || m == "private_key_jwt" ||
+         m == "tls_client_auth" || m == "self_signed_tls_client_auth";
+}
+
+// The one CERTIFICATE block of the PEM file at `path`, BEGIN and END lines included.
+Result<std::string> read_certificate_pem(const std::string& path) {
+  const std::string what = "--tls-cert " + sanitize(path);
+  std::ifstream file(path, std::ios::binary);
+  if (!file) return std::unexpected(Error::invalid_argument(what + ": cannot be read"));
+  std::string text;
+  text.resize(kMaxCertificateFileBytes + 1);
+  file.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<std::size_t>(file.gcount()));
+  if (text.size() > kMaxCertificateFileBytes) {
+    return std::unexpected(Error::invalid_argument(what + ": over 64 KiB"));
+  }
+  // A file with the key beside the certificate is common; the key never leaves here.
+  if (text.find("PRIVATE KEY-----") != std::string::npos) {
+    return std::unexpected(Error::invalid_argument(
+        what +
+        ": holds a private key; give a file with the certificate alone (e.g. from "
+        "`openssl x509 -in FILE`)"));
+  }
+  const std::size_t begin = text.find(kBeginCertificate);
+  const std::size_t end =
+      begin == std::string::npos ? std::string::npos : text.find(kEndCertificate, begin);
+  if (begin == std::string::npos || end == std::string::npos) {
+    return std::unexpected(
+        Error::invalid_argument(what + ": holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+  }
+  if (text.find(kBeginCertificate, end) != std::string::npos) {
+    return std::unexpected(Error::invalid_argument(
+        what + ": holds several certificates; give each client certificate in its own file"));
+  }
+  return text.substr(begin, end + kEndCertificate.size() - begin) + "\n";
 }
 
 json::array to_array(const std::vector<std::string>& items) {
@@ -65,6 +114,18 @@ Outcome<void> run_set_keys(Context& context, const std::string& id, const std::s
   auto body = client_keys_body(jwks);
   if (!body) return std::unexpected(usage_failure(body.error()));
   auto answer = context.admin_call("POST", *path, *body, "set the keys of client " + id);
+  if (!answer) return std::unexpected(answer.error());
+  return print_answer(context, *answer,
+                      [](const json::object& client) { return render_client(client); });
+}
+
+Outcome<void> run_set_tls(Context& context, const std::string& id, const TlsClientArgs& args) {
+  auto path = client_path(id, "tls");
+  if (!path) return std::unexpected(usage_failure(path.error()));
+  auto body = client_tls_body(args);
+  if (!body) return std::unexpected(usage_failure(body.error()));
+  auto answer =
+      context.admin_call("PUT", *path, *body, "set the certificate authentication of client " + id);
   if (!answer) return std::unexpected(answer.error());
   return print_answer(context, *answer,
                       [](const json::object& client) { return render_client(client); });
@@ -136,18 +197,31 @@ Result<json::object> new_client_body(const NewClientArgs& args) {
   for (const auto& audience : args.audiences) {
     if (audience.empty()) return std::unexpected(Error::invalid_argument("--audience is empty"));
   }
+  const bool tls_subject =
+      !args.tls.subject_dn.empty() || !args.tls.san_uri.empty() || !args.tls.san_dns.empty();
   for (const auto& method : args.auth_methods) {
-    if (method != "client_secret_basic" && method != "client_secret_post" &&
-        method != "private_key_jwt") {
+    if (!is_known_method(method)) {
       return std::unexpected(Error::invalid_argument(
           "--auth-method '" + sanitize(method) +
-          "': expected client_secret_basic, client_secret_post or private_key_jwt"));
+          "': expected client_secret_basic, client_secret_post, private_key_jwt, "
+          "tls_client_auth or self_signed_tls_client_auth"));
     }
     if (method == "private_key_jwt" && args.keys.empty()) {
       return std::unexpected(Error::invalid_argument(
           "--auth-method private_key_jwt needs the client's public keys: give --jwks"));
     }
+    if (method == "tls_client_auth" && !tls_subject) {
+      return std::unexpected(Error::invalid_argument(
+          "--auth-method tls_client_auth needs what the client's certificate carries: give "
+          "--tls-san-uri, --tls-san-dns or --tls-subject-dn"));
+    }
+    if (method == "self_signed_tls_client_auth" && args.tls.cert_files.empty()) {
+      return std::unexpected(Error::invalid_argument(
+          "--auth-method self_signed_tls_client_auth needs the client's certificates: give "
+          "--tls-cert"));
+    }
   }
+  SIGIL_TRY(tls, client_tls_body(args.tls));
   SIGIL_TRY(attributes, parse_attributes(args.attributes));
   if (!args.scopes.empty()) body["allowed_scopes"] = to_array(args.scopes);
   if (!args.audiences.empty()) body["allowed_audiences"] = to_array(args.audiences);
@@ -158,6 +232,37 @@ Result<json::object> new_client_body(const NewClientArgs& args) {
   }
   if (!args.auth_methods.empty()) body["auth_methods"] = to_array(args.auth_methods);
   for (const auto& [name, value] : args.keys) body[name] = value;
+  for (const auto& [name, value] : tls) body[name] = value;
+  return body;
+}
+
+Result<json::object> client_tls_body(const TlsClientArgs& args) {
+  json::object body;
+  const std::pair<const char*, const std::string*> values[] = {
+      {"tls_client_auth_subject_dn", &args.subject_dn},
+      {"tls_client_auth_san_uri", &args.san_uri},
+      {"tls_client_auth_san_dns", &args.san_dns}};
+  for (const auto& [name, value] : values) {
+    if (value->empty()) continue;
+    if (!body.empty()) {
+      // RFC 8705 §2.1.2: "exactly one of the below metadata parameters".
+      return std::unexpected(Error::invalid_argument(
+          "give one of --tls-subject-dn, --tls-san-uri and --tls-san-dns, not several"));
+    }
+    if (has_control(*value)) {
+      return std::unexpected(
+          Error::invalid_argument(std::string("--") + name + " holds control characters"));
+    }
+    body[name] = *value;
+  }
+  if (!args.cert_files.empty()) {
+    json::array pems;
+    for (const auto& path : args.cert_files) {
+      SIGIL_TRY(pem, read_certificate_pem(path));
+      pems.emplace_back(pem);
+    }
+    body["tls_client_certificates_pem"] = std::move(pems);
+  }
   return body;
 }
 
@@ -249,6 +354,10 @@ std::string render_client(const json::object& client, std::string_view id_label)
   }
   if (client.contains("jwks_uri"))
     fields.emplace_back("jwks_uri", display_field(client, "jwks_uri"));
+  for (const char* name : {"tls_client_auth_subject_dn", "tls_client_auth_san_uri",
+                           "tls_client_auth_san_dns", "tls_client_certificates"}) {
+    if (client.contains(name)) fields.emplace_back(name, display_field(client, name));
+  }
   // The registered keys by kid and algorithm; the key material is in --output json.
   const json::value* jwks = client.if_contains("jwks");
   const json::value* keys =
@@ -278,6 +387,28 @@ std::string render_created_client(const json::object& answer) {
   return out;
 }
 
+namespace {
+
+// The --tls-* flags of create and set-tls. `args` outlives the parse (a shared_ptr's).
+void add_tls_options(CLI::App& command, TlsClientArgs& args) {
+  command.add_option("--tls-san-uri", args.san_uri,
+                     "tls_client_auth: the URI SAN its CA-issued certificate carries, e.g. its "
+                     "SPIFFE ID");
+  command.add_option("--tls-san-dns", args.san_dns,
+                     "tls_client_auth: the DNS SAN its CA-issued certificate carries");
+  command.add_option("--tls-subject-dn", args.subject_dn,
+                     "tls_client_auth: its certificate's subject DN (RFC 4514, e.g. "
+                     "\"CN=billing,O=Example\")");
+  command
+      .add_option("--tls-cert", args.cert_files,
+                  "self_signed_tls_client_auth: a PEM file with one of its certificates "
+                  "(repeatable)")
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+}
+
+}  // namespace
+
 void add_client_commands(CLI::App& app, Context& context) {
   CLI::App* client =
       app.add_subcommand("client", "Register and manage clients (workload identities)");
@@ -300,10 +431,12 @@ void add_client_commands(CLI::App& app, Context& context) {
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   create
       ->add_option("--auth-method", args->auth_methods,
-                   "client_secret_basic, client_secret_post or private_key_jwt (repeatable; "
-                   "default: private_key_jwt with --jwks, else both client_secret methods)")
+                   "client_secret_basic, client_secret_post, private_key_jwt, tls_client_auth or "
+                   "self_signed_tls_client_auth (repeatable; default: the methods --jwks and "
+                   "--tls-* give, else both client_secret methods)")
       ->expected(1)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_tls_options(*create, args->tls);
   auto jwks = std::make_shared<std::string>();
   create->add_option("--jwks", *jwks,
                      "The client's public keys for private_key_jwt: a JWKS file, or the https "
@@ -357,6 +490,17 @@ void add_client_commands(CLI::App& app, Context& context) {
   set_keys->callback([&context, keys_id, keys_source] {
     context.finish(run_set_keys(context, *keys_id, *keys_source));
   });
+
+  auto tls_id = std::make_shared<std::string>();
+  auto tls_args = std::make_shared<TlsClientArgs>();
+  CLI::App* set_tls = client->add_subcommand(
+      "set-tls",
+      "Replace what authenticates a client over mutual TLS (RFC 8705); flags left out are "
+      "removed, with their method");
+  set_tls->add_option("id", *tls_id, "The client id")->required();
+  add_tls_options(*set_tls, *tls_args);
+  set_tls->callback(
+      [&context, tls_id, tls_args] { context.finish(run_set_tls(context, *tls_id, *tls_args)); });
 
   auto rotate_id = std::make_shared<std::string>();
   auto overlap = std::make_shared<std::int64_t>(0);

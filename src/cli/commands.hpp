@@ -49,6 +49,23 @@ struct ServerFlags {
 
 // ---- client ----
 
+// The --tls-* flags: what a client's certificate carries (RFC 8705 §2.1.2, at most one of
+// the three) and its self-signed certificates (PEM files, §2.2).
+struct TlsClientArgs {
+  std::string subject_dn;
+  std::string san_uri;
+  std::string san_dns;
+  std::vector<std::string> cert_files;
+};
+
+// The RFC 8705 members of a client body: tls_client_auth_subject_dn / _san_uri / _san_dns
+// as given, and tls_client_certificates_pem with the certificate of each file (the server
+// registers their thumbprints); {} when nothing is given. kInvalidArgument for more than
+// one of the subject DN and SANs, a value with control characters, a file that cannot be
+// read, is over 64 KiB, holds no certificate or several, or holds a private key (which is
+// never sent).
+Result<boost::json::object> client_tls_body(const TlsClientArgs& args);
+
 struct NewClientArgs {
   std::string name;
   std::string id;  // empty: the server generates one
@@ -57,11 +74,13 @@ struct NewClientArgs {
   std::vector<std::string> attributes;  // KEY=VALUE
   std::vector<std::string> auth_methods;
   boost::json::object keys;  // from --jwks: client_keys_body(); empty: none
+  TlsClientArgs tls;
 };
 
 // The POST /v1/clients body. kInvalidArgument for an empty name, a bad id, an empty scope
 // or audience, a scope with white space, an unknown auth method, private_key_jwt without
-// keys, or a bad --attr.
+// keys, tls_client_auth without a --tls-subject-dn/--tls-san-*, self_signed_tls_client_auth
+// without --tls-cert, a bad --attr, or what client_tls_body() refuses.
 Result<boost::json::object> new_client_body(const NewClientArgs& args);
 
 // The client's public keys named by --jwks: {"jwks_uri": value} for an http(s) URL (the

@@ -5,13 +5,16 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "base/testing/temp_dir.hpp"
 #include "http/server.hpp"
 
 namespace sigil::cli {
@@ -64,6 +67,101 @@ TEST(NewClientBody, RefusesBadValues) {
   EXPECT_EQ(bad([](NewClientArgs& a) { a.auth_methods = {"private_key_jwt"}; }),
             Code::kInvalidArgument);
   EXPECT_EQ(bad([](NewClientArgs& a) { a.auth_methods = {"client_secret_post"}; }), std::nullopt);
+}
+
+// A certificate's PEM as `openssl x509` writes it (the body need not be a real one: the
+// server parses it).
+constexpr std::string_view kCertificatePem =
+    "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ29udGVudA==\n-----END CERTIFICATE-----\n";
+
+class ClientTlsBody : public ::testing::Test {
+ protected:
+  std::string write(const std::string& name, std::string_view text) {
+    const std::string path = (dir_.path() / name).string();
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+  }
+  std::optional<std::string> refused(const TlsClientArgs& args) {
+    auto body = client_tls_body(args);
+    if (body) return std::nullopt;
+    EXPECT_EQ(body.error().code, Code::kInvalidArgument);
+    return body.error().message;
+  }
+  sigil::testing::TempDir dir_;
+};
+
+TEST_F(ClientTlsBody, MapsTheFlags) {
+  EXPECT_EQ(json::serialize(client_tls_body({}).value()), "{}");
+  TlsClientArgs args;
+  args.san_uri = "spiffe://example.org/billing";
+  args.cert_files = {write("a.pem", "Bag Attributes\n" + std::string(kCertificatePem)),
+                     write("b.pem", kCertificatePem)};
+  auto body = client_tls_body(args);
+  ASSERT_TRUE(body.has_value()) << body.error().message;
+  EXPECT_EQ(body->at("tls_client_auth_san_uri").as_string(), "spiffe://example.org/billing");
+  const auto& pems = body->at("tls_client_certificates_pem").as_array();
+  ASSERT_EQ(pems.size(), 2u);
+  EXPECT_EQ(pems[0].as_string(), kCertificatePem);  // the block alone
+  EXPECT_EQ(body->size(), 2u);
+}
+
+TEST_F(ClientTlsBody, RefusesSeveralSubjects) {
+  TlsClientArgs args;
+  args.san_dns = "billing.internal";
+  args.subject_dn = "CN=billing";
+  EXPECT_NE(refused(args).value_or("").find("not several"), std::string::npos);
+}
+
+TEST_F(ClientTlsBody, RefusesControlCharacters) {
+  TlsClientArgs args;
+  args.subject_dn = "CN=billing\nO=x";
+  EXPECT_TRUE(refused(args).has_value());
+}
+
+TEST_F(ClientTlsBody, RefusesFilesThatAreNotOneCertificate) {
+  auto with_file = [&](std::string path) {
+    TlsClientArgs args;
+    args.cert_files = {std::move(path)};
+    return refused(args).value_or("accepted");
+  };
+  EXPECT_NE(with_file((dir_.path() / "absent.pem").string()).find("cannot be read"),
+            std::string::npos);
+  EXPECT_NE(with_file(write("empty.pem", "")).find("no PEM certificate"), std::string::npos);
+  EXPECT_NE(with_file(write("two.pem", std::string(kCertificatePem) + std::string(kCertificatePem)))
+                .find("several"),
+            std::string::npos);
+  const std::string big = std::string(kCertificatePem) + std::string(64 * 1024, '#');
+  EXPECT_NE(with_file(write("big.pem", big)).find("64 KiB"), std::string::npos);
+  // A private key beside the certificate is never sent.
+  const std::string with_key = std::string(kCertificatePem) +
+                               "-----BEGIN PRIVATE KEY-----\nMC4CAQA=\n-----END PRIVATE KEY-----\n";
+  EXPECT_NE(with_file(write("key.pem", with_key)).find("private key"), std::string::npos);
+  EXPECT_NE(
+      with_file(write("ec.pem", "-----BEGIN EC PRIVATE KEY-----\n" + std::string(kCertificatePem)))
+          .find("private key"),
+      std::string::npos);
+}
+
+TEST_F(ClientTlsBody, NewClientBodyCarriesThemAndChecksTheMethods) {
+  NewClientArgs args = named("payments");
+  args.tls.san_uri = "spiffe://example.org/payments";
+  args.tls.cert_files = {write("c.pem", kCertificatePem)};
+  args.auth_methods = {"tls_client_auth", "self_signed_tls_client_auth"};
+  auto body = new_client_body(args);
+  ASSERT_TRUE(body.has_value()) << body.error().message;
+  EXPECT_EQ(body->at("tls_client_auth_san_uri").as_string(), "spiffe://example.org/payments");
+  EXPECT_EQ(body->at("tls_client_certificates_pem").as_array().size(), 1u);
+
+  NewClientArgs without_subject = named("payments");
+  without_subject.auth_methods = {"tls_client_auth"};
+  EXPECT_FALSE(new_client_body(without_subject).has_value());
+  NewClientArgs without_cert = named("payments");
+  without_cert.auth_methods = {"self_signed_tls_client_auth"};
+  EXPECT_FALSE(new_client_body(without_cert).has_value());
+  NewClientArgs two = named("payments");
+  two.tls.san_uri = "spiffe://example.org/payments";
+  two.tls.san_dns = "payments.internal";
+  EXPECT_FALSE(new_client_body(two).has_value());
 }
 
 TEST(ClientPath, ChecksTheIdBeforeBuildingThePath) {

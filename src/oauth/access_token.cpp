@@ -56,8 +56,15 @@ Result<IssuedToken> issue_access_token(const KeyRing& keys, const Client& client
   claims["client_id"] = client.id;
   if (!grant.scopes.empty()) claims["scope"] = join_scope(grant.scopes);
   if (grant.act) claims["act"] = *grant.act;
-  // RFC 9449 §6.1: "the JWK SHA-256 Thumbprint confirmation method ... jkt".
-  if (grant.jkt) claims["cnf"] = boost::json::object{{"jkt", *grant.jkt}};
+  // RFC 9449 §6.1: "the JWK SHA-256 Thumbprint confirmation method ... jkt"; RFC 8705
+  // §3.1: x5t#S256 is "a base64url-encoded [RFC4648] SHA-256 [SHS] hash ... of the DER
+  // encoding [X690] of the X.509 certificate".
+  if (grant.jkt || grant.x5t_s256) {
+    boost::json::object cnf;
+    if (grant.jkt) cnf["jkt"] = *grant.jkt;
+    if (grant.x5t_s256) cnf["x5t#S256"] = *grant.x5t_s256;
+    claims["cnf"] = std::move(cnf);
+  }
   if (grant.federated) {
     claims[kFederatedClaim] = boost::json::object{{"iss", grant.federated->issuer},
                                                   {"sub", grant.federated->subject},

@@ -62,6 +62,10 @@ struct Grant {
   // RFC 9449 §6.1: the JWK SHA-256 thumbprint of the DPoP proof's key, written as
   // "cnf": {"jkt": ...}. nullopt: a bearer token.
   std::optional<std::string> jkt;
+  // RFC 8705 §3.1: the x5t#S256 thumbprint of the client certificate of the mutual-TLS
+  // connection the token was asked for over, written as "cnf": {"x5t#S256": ...} (beside
+  // "jkt" when both). nullopt: not bound to a certificate.
+  std::optional<std::string> x5t_s256;
 };
 
 struct IssuedToken {
@@ -78,7 +82,8 @@ struct IssuedToken {
 // grant.default_lifetime or else the settings' default_lifetime, grant.lifetime and the
 // settings' max_lifetime; never after grant.not_after), iat, nbf (= iat), jti (128 random
 // bits, base64url), client_id (client.id), scope (when any), act (when any),
-// kFederatedClaim (when federated), cnf {"jkt"} (when bound, RFC 9449 §6.1), and the client's
+// kFederatedClaim (when federated), cnf {"jkt"} and/or {"x5t#S256"} (when bound, RFC 9449
+// §6.1, RFC 8705 §3.1), and the client's
 // attributes under kAttributesClaim (when any). kInternal for a grant without audience, with a
 // lifetime that is not positive, or with a not_after that is not after now; kFailedPrecondition
 // when no key is active; signing failures as they come.

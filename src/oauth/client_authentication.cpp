@@ -8,6 +8,8 @@
 
 #include "base/base64url.hpp"
 #include "jose/jwt.hpp"
+#include "oauth/binding.hpp"
+#include "pki/certificate.hpp"
 
 namespace sigil::oauth {
 
@@ -180,6 +182,74 @@ std::expected<void, Denial> verify_assertion(std::string_view assertion, const C
   return {};
 }
 
+bool iequals_ascii(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    return lower(x) == lower(y);
+  });
+}
+
+// RFC 8705 §2.1.2: the certificate carries the one value registered for tls_client_auth.
+bool carries_registered_value(const pki::Certificate& certificate, const Client& client) {
+  if (!client.tls_client_auth_subject_dn.empty()) {
+    // "tls_client_auth_subject_dn: An [RFC4514] string representation of the expected
+    // subject distinguished name of the certificate": compared as pki spells it.
+    return certificate.subject() == client.tls_client_auth_subject_dn;
+  }
+  if (!client.tls_client_auth_san_uri.empty()) {
+    const auto uris = certificate.uri_sans();
+    return std::find(uris.begin(), uris.end(), client.tls_client_auth_san_uri) != uris.end();
+  }
+  if (!client.tls_client_auth_san_dns.empty()) {
+    const auto names = certificate.dns_sans();
+    return std::any_of(names.begin(), names.end(), [&](const std::string& name) {
+      return iequals_ascii(name, client.tls_client_auth_san_dns);
+    });
+  }
+  return false;  // nothing registered matches nothing
+}
+
+// Which RFC 8705 method `presented` authenticates `client` with: tls_client_auth first,
+// then self_signed_tls_client_auth.
+std::expected<std::string_view, Denial> match_certificate(const PresentedCertificate& presented,
+                                                          const Client& client) {
+  const auto allows = [&](std::string_view method) {
+    return std::find(client.auth_methods.begin(), client.auth_methods.end(), method) !=
+           client.auth_methods.end();
+  };
+  std::string reason = "certificate_mismatch";
+  if (allows(kTlsClientAuth)) {
+    // RFC 8705 §2.1: the PKI method "relies on a validated certificate chain [RFC5280]";
+    // the TLS layer validated it against sigil's CA.
+    if (!presented.chain_verified) {
+      reason = "certificate_not_trusted";
+    } else if (auto certificate = pki::Certificate::from_der(presented.der);
+               certificate && carries_registered_value(*certificate, client)) {
+      return kTlsClientAuth;
+    }
+  }
+  if (allows(kSelfSignedTlsClientAuth)) {
+    // RFC 8705 §2.2: "In contrast to the PKI method, the client's certificate chain is not
+    // validated by the server in this case": the certificate itself must be registered.
+    const std::string thumbprint = certificate_thumbprint(presented.der);
+    const auto& registered = client.tls_client_certificates;
+    if (std::find(registered.begin(), registered.end(), thumbprint) != registered.end()) {
+      return kSelfSignedTlsClientAuth;
+    }
+  }
+  return std::unexpected(invalid_client(std::move(reason)));
+}
+
+// True when the client `id` exists and allows only the RFC 8705 methods: without a
+// certificate it cannot authenticate at all.
+bool needs_certificate(const ClientRegistry& clients, std::string_view id) {
+  auto client = clients.get(id);
+  if (!client || client->auth_methods.empty()) return false;
+  return std::all_of(
+      client->auth_methods.begin(), client->auth_methods.end(),
+      [](const std::string& m) { return m == kTlsClientAuth || m == kSelfSignedTlsClientAuth; });
+}
+
 }  // namespace
 
 const std::vector<jose::Algorithm>& client_assertion_algorithms() {
@@ -207,7 +277,11 @@ std::expected<AuthenticatedClient, ClientAuthenticationFailure> authenticate_cli
     failure.auth_method = std::string(kPrivateKeyJwt);
   } else if (body_id) {
     failure.client_id = std::string(*body_id);
-    if (body_secret) failure.auth_method = std::string(kClientSecretPost);
+    if (body_secret) {
+      failure.auth_method = std::string(kClientSecretPost);
+    } else if (presented.certificate) {
+      failure.auth_method = std::string(kTlsClientAuth);
+    }
   }
   auto denied = [&](OAuthError error, std::string description, std::string reason) {
     failure.denial = Denial{error, std::move(description), std::move(reason)};
@@ -294,9 +368,33 @@ std::expected<AuthenticatedClient, ClientAuthenticationFailure> authenticate_cli
     client_id = *body_id;
     secret = *body_secret;
     method = kClientSecretPost;
+  } else if (body_id && presented.certificate) {
+    // RFC 8705 §2: "For all requests to the authorization server utilizing mutual-TLS
+    // client authentication, the client MUST include the client_id parameter".
+    auto client = clients.authenticate_certificate(*body_id, [&](const Client& candidate) {
+      return match_certificate(*presented.certificate, candidate);
+    });
+    if (!client) {
+      // The audit names the method tried: the self-signed one for a client that has only it.
+      if (auto known = clients.get(*body_id);
+          known &&
+          std::find(known->auth_methods.begin(), known->auth_methods.end(), kTlsClientAuth) ==
+              known->auth_methods.end() &&
+          std::find(known->auth_methods.begin(), known->auth_methods.end(),
+                    kSelfSignedTlsClientAuth) != known->auth_methods.end()) {
+        failure.auth_method = std::string(kSelfSignedTlsClientAuth);
+      }
+      failure.denial = std::move(client.error());
+      return std::unexpected(std::move(failure));
+    }
+    return std::move(*client);
   } else {
-    return denied(OAuthError::kInvalidClient, "client authentication failed",
-                  body_id ? "missing_client_secret" : "no_client_authentication");
+    std::string reason = "no_client_authentication";
+    if (body_id) {
+      reason =
+          needs_certificate(clients, *body_id) ? "certificate_required" : "missing_client_secret";
+    }
+    return denied(OAuthError::kInvalidClient, "client authentication failed", std::move(reason));
   }
   auto client = clients.authenticate(client_id, secret, method, now);
   if (!client) {

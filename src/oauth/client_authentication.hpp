@@ -1,6 +1,7 @@
 // Client authentication at every client-authenticated endpoint (token, introspection,
-// revocation): client_secret_basic, client_secret_post or private_key_jwt (RFC 7523 §2.2,
-// RFC 7521 §4.2), never two at once (RFC 6749 §2.3).
+// revocation): client_secret_basic, client_secret_post, private_key_jwt (RFC 7523 §2.2,
+// RFC 7521 §4.2), tls_client_auth or self_signed_tls_client_auth (RFC 8705 §2), never two
+// at once (RFC 6749 §2.3).
 #pragma once
 
 #include <expected>
@@ -24,12 +25,23 @@ struct ClientCredentials {
   SecretString secret;
 };
 
+// The client certificate of a mutual-TLS connection (RFC 8705 §2).
+struct PresentedCertificate {
+  std::string der;
+  // The TLS layer verified its chain to sigil's CA (what tls_client_auth needs; a
+  // self-signed certificate need not chain to anything).
+  bool chain_verified = false;
+};
+
 // How the client presented itself, as the HTTP edge decoded it.
 struct PresentedCredentials {
   // From an Authorization: Basic header, already decoded.
   std::optional<ClientCredentials> basic;
   // An Authorization header was present but was not valid Basic.
   bool authorization_header_present = false;
+  // The client certificate, when the request came over mutual TLS with one. Besides
+  // authenticating the client it binds the tokens issued to it (RFC 8705 §3).
+  std::optional<PresentedCertificate> certificate;
 
   // The client tried the Authorization header: a 401 must carry WWW-Authenticate.
   bool tried_header() const { return basic.has_value() || authorization_header_present; }
@@ -63,7 +75,8 @@ struct ClientAuthenticationFailure {
 };
 
 // Authenticates the client from the header and the body's client_id/client_secret or
-// client_assertion_type/client_assertion (private_key_jwt, only with `assertions`).
+// client_assertion_type/client_assertion (private_key_jwt, only with `assertions`), or
+// with none of those, from the body's client_id and the certificate (RFC 8705 §2).
 // invalid_request for two methods at once, a client_id that differs between the header
 // and the body, or only one of client_assertion_type and client_assertion; invalid_client
 // for everything else (see ClientRegistry::authenticate and authenticate_assertion for the
@@ -82,6 +95,18 @@ struct ClientAuthenticationFailure {
 // "assertion_missing_jti", "assertion_replayed", "assertion_malformed",
 // "assertion_too_large", "unsupported_assertion_type", "unsupported_auth_method" (no
 // `assertions`), "jwks_uri_unavailable", "replay_check_unavailable".
+//
+// With a certificate, no secret and no assertion, the client named by the body's
+// client_id (RFC 8705 §2: "the client MUST include the client_id parameter") authenticates
+// with tls_client_auth when it allows it, the certificate's chain was verified and the
+// certificate carries the registered value (the subject DN exactly as
+// pki::Certificate::subject() gives it, or one of its URI SANs, or one of its DNS SANs,
+// compared without regard to case); else with self_signed_tls_client_auth when it allows
+// it and the certificate's thumbprint (x5t#S256) is registered. Reasons:
+// "certificate_not_trusted" (tls_client_auth only, the chain was not verified),
+// "certificate_mismatch", and "certificate_required" for a client that allows only these
+// two methods and presented no certificate (else "missing_client_secret" as before);
+// unknown and disabled clients as for secrets.
 std::expected<AuthenticatedClient, ClientAuthenticationFailure> authenticate_client(
     const ClientRegistry& clients, const PresentedCredentials& presented, const FormParams& params,
     TimePoint now, const AssertionContext* assertions = nullptr);

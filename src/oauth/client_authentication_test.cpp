@@ -11,6 +11,8 @@
 
 #include "base/base64url.hpp"
 #include "jose/jws.hpp"
+#include "oauth/binding.hpp"
+#include "oauth/testing/certificates.hpp"
 #include "oauth/testing/memory_store.hpp"
 
 namespace sigil::oauth {
@@ -502,6 +504,164 @@ TEST_F(ClientAuthenticationTest, KeyOnlyClientHasNoSecretToGuess) {
   EXPECT_EQ(reason(post), "missing_client_secret");  // empty values count as absent
   post = {{"client_id", "worker"}, {"client_secret", "x"}};
   EXPECT_EQ(reason(post), "bad_secret");
+}
+
+// RFC 8705 §2: clients authenticated by the certificate of their mutual-TLS connection.
+class MutualTlsAuthenticationTest : public ClientAuthenticationTest {
+ protected:
+  void SetUp() override {
+    ClientAuthenticationTest::SetUp();
+    spiffe_ = testing::make_certificate_der(
+        {.subject = {{"O", "Example"}, {"CN", "payments"}},
+         .uris = {"https://example.org/other", "spiffe://example.org/ns/prod/payments"},
+         .dns_names = {"Payments.Internal", "payments.svc"}});
+    stranger_ = testing::make_certificate_der(
+        {.subject = {{"CN", "stranger"}}, .uris = {"spiffe://example.org/stranger"}});
+    ASSERT_FALSE(spiffe_.empty());
+    ASSERT_FALSE(stranger_.empty());
+  }
+
+  void register_client(std::string id, void (*set)(NewClient&),
+                       std::vector<std::string> methods = {}) {
+    NewClient n;
+    n.id = std::move(id);
+    n.auth_methods = std::move(methods);
+    set(n);
+    auto created = registry_->create(std::move(n), now_);
+    ASSERT_TRUE(created.has_value()) << created.error().message;
+  }
+
+  static PresentedCredentials over_mtls(const std::string& der, bool chain_verified = true) {
+    PresentedCredentials presented;
+    presented.certificate = PresentedCertificate{der, chain_verified};
+    return presented;
+  }
+
+  std::string method(std::string_view id, const PresentedCredentials& presented) {
+    auto result = authenticate({{"client_id", std::string(id)}}, presented);
+    if (!result) {
+      EXPECT_EQ(result.error().denial.error, OAuthError::kInvalidClient);
+      EXPECT_EQ(result.error().denial.description, "client authentication failed");
+      EXPECT_EQ(result.error().client_id, id);
+      return result.error().denial.reason;
+    }
+    EXPECT_EQ(result->id(), id);
+    return result->auth_method();
+  }
+
+  std::string spiffe_;
+  std::string stranger_;
+};
+
+TEST_F(MutualTlsAuthenticationTest, TlsClientAuthBySubjectDn) {
+  register_client("by-dn",
+                  [](NewClient& n) { n.tls_client_auth_subject_dn = "CN=payments,O=Example"; });
+  EXPECT_EQ(method("by-dn", over_mtls(spiffe_)), "tls_client_auth");
+  EXPECT_EQ(method("by-dn", over_mtls(stranger_)), "certificate_mismatch");
+}
+
+TEST_F(MutualTlsAuthenticationTest, TlsClientAuthByUriSan) {
+  register_client("by-uri", [](NewClient& n) {
+    n.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments";
+  });
+  EXPECT_EQ(method("by-uri", over_mtls(spiffe_)), "tls_client_auth");
+  EXPECT_EQ(method("by-uri", over_mtls(stranger_)), "certificate_mismatch");
+}
+
+TEST_F(MutualTlsAuthenticationTest, TlsClientAuthByDnsSanIgnoringCase) {
+  register_client("by-dns", [](NewClient& n) { n.tls_client_auth_san_dns = "payments.internal"; });
+  EXPECT_EQ(method("by-dns", over_mtls(spiffe_)), "tls_client_auth");
+  register_client("by-other-dns",
+                  [](NewClient& n) { n.tls_client_auth_san_dns = "payments.internal.evil"; });
+  EXPECT_EQ(method("by-other-dns", over_mtls(spiffe_)), "certificate_mismatch");
+}
+
+TEST_F(MutualTlsAuthenticationTest, TlsClientAuthNeedsAVerifiedChain) {
+  register_client("by-uri", [](NewClient& n) {
+    n.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments";
+  });
+  EXPECT_EQ(method("by-uri", over_mtls(spiffe_, /*chain_verified=*/false)),
+            "certificate_not_trusted");
+}
+
+TEST_F(MutualTlsAuthenticationTest, SomethingThatIsNotACertificateMatchesNothing) {
+  register_client("by-uri", [](NewClient& n) {
+    n.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments";
+  });
+  EXPECT_EQ(method("by-uri", over_mtls("not DER")), "certificate_mismatch");
+}
+
+TEST_F(MutualTlsAuthenticationTest, SelfSignedByThumbprintWithoutAChain) {
+  const std::string thumbprint = certificate_thumbprint(spiffe_);
+  NewClient n;
+  n.id = "self-signed";
+  n.tls_client_certificates = {thumbprint};
+  ASSERT_TRUE(registry_->create(std::move(n), now_).has_value());
+  EXPECT_EQ(method("self-signed", over_mtls(spiffe_, /*chain_verified=*/false)),
+            "self_signed_tls_client_auth");
+  EXPECT_EQ(method("self-signed", over_mtls(stranger_, false)), "certificate_mismatch");
+  auto failure = authenticate({{"client_id", "self-signed"}}, over_mtls(stranger_, false));
+  ASSERT_FALSE(failure.has_value());
+  EXPECT_EQ(failure.error().auth_method, "self_signed_tls_client_auth");
+}
+
+TEST_F(MutualTlsAuthenticationTest, TlsClientAuthIsTriedBeforeSelfSigned) {
+  const std::string thumbprint = certificate_thumbprint(stranger_);
+  NewClient n;
+  n.id = "both";
+  n.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments";
+  n.tls_client_certificates = {thumbprint};
+  ASSERT_TRUE(registry_->create(std::move(n), now_).has_value());
+  EXPECT_EQ(method("both", over_mtls(spiffe_)), "tls_client_auth");
+  EXPECT_EQ(method("both", over_mtls(stranger_)), "self_signed_tls_client_auth");
+  EXPECT_EQ(method("both", over_mtls(stranger_, false)), "self_signed_tls_client_auth");
+  // Neither: the tls_client_auth reason is kept.
+  EXPECT_EQ(method("both", over_mtls(spiffe_, false)), "certificate_not_trusted");
+}
+
+TEST_F(MutualTlsAuthenticationTest, UnknownDisabledAndSecretOnlyClients) {
+  EXPECT_EQ(method("nobody", over_mtls(spiffe_)), "unknown_client");
+  register_client("by-uri", [](NewClient& n) {
+    n.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments";
+  });
+  ASSERT_TRUE(registry_->set_status("by-uri", ClientStatus::kDisabled, now_).has_value());
+  EXPECT_EQ(method("by-uri", over_mtls(spiffe_)), "client_disabled");
+  register_client("secret-only", [](NewClient&) {});
+  EXPECT_EQ(method("secret-only", over_mtls(spiffe_)), "auth_method_not_allowed");
+}
+
+TEST_F(MutualTlsAuthenticationTest, CertificateOnlyClientWithoutACertificate) {
+  register_client("by-uri", [](NewClient& n) {
+    n.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments";
+  });
+  EXPECT_EQ(method("by-uri", {}), "certificate_required");
+  // A client that also has a secret is only missing it.
+  register_client(
+      "mixed",
+      [](NewClient& n) { n.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments"; },
+      {"tls_client_auth", "client_secret_post"});
+  EXPECT_EQ(method("mixed", {}), "missing_client_secret");
+  EXPECT_EQ(method("nobody", {}), "missing_client_secret");
+}
+
+TEST_F(MutualTlsAuthenticationTest, OtherCredentialsWinOverTheCertificate) {
+  NewClient n;
+  n.id = "mixed";
+  n.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments";
+  n.auth_methods = {"tls_client_auth", "client_secret_basic"};
+  auto created = registry_->create(std::move(n), now_);
+  ASSERT_TRUE(created.has_value());
+  PresentedCredentials basic = over_mtls(stranger_);
+  basic.basic = ClientCredentials{"mixed", SecretString(created->secret.reveal())};
+  auto result = authenticate({}, basic);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_EQ(result->auth_method(), "client_secret_basic");
+  // An assertion with a certificate: private_key_jwt, the certificate does not matter.
+  auto by_assertion = authenticate(assertion_params(sign(key_, claims())), over_mtls(stranger_));
+  ASSERT_TRUE(by_assertion.has_value());
+  EXPECT_EQ(by_assertion->auth_method(), "private_key_jwt");
+  // A certificate without client_id authenticates no one (RFC 8705 §2).
+  EXPECT_EQ(reason({}, over_mtls(spiffe_)), "no_client_authentication");
 }
 
 }  // namespace

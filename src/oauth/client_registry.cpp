@@ -6,10 +6,12 @@
 
 #include <algorithm>
 
+#include "base/base64url.hpp"
 #include "base/secrets.hpp"
 #include "crypto/digest.hpp"
 #include "jose/jwk.hpp"
 #include "oauth/validation.hpp"
+#include "policy/policy.hpp"
 
 namespace sigil::oauth {
 
@@ -57,7 +59,27 @@ Result<void> sort_unique(std::vector<std::string>& values, bool (*valid)(std::st
 }
 
 bool is_known_auth_method(std::string_view m) {
-  return m == kClientSecretBasic || m == kClientSecretPost || m == kPrivateKeyJwt;
+  return m == kClientSecretBasic || m == kClientSecretPost || m == kPrivateKeyJwt ||
+         m == kTlsClientAuth || m == kSelfSignedTlsClientAuth;
+}
+
+// RFC 8705 §3.1: "x5t#S256" of a certificate, base64url of its SHA-256: 43 characters.
+bool is_certificate_thumbprint(std::string_view text) {
+  if (text.size() != 43) return false;
+  const auto digest = base64url_decode(text);
+  return digest && digest->size() == 32;
+}
+
+bool is_printable_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u >= 0x20 && u <= 0x7E;
+  });
+}
+
+bool has_tls_value(std::string_view subject_dn, std::string_view san_uri,
+                   std::string_view san_dns) {
+  return !subject_dn.empty() || !san_uri.empty() || !san_dns.empty();
 }
 
 bool allows(const std::vector<std::string>& methods, std::string_view method) {
@@ -143,6 +165,50 @@ Result<std::string> check_client_keys(std::string_view jwks, std::string_view jw
   return set->to_json();
 }
 
+Result<void> check_tls_client_auth(std::string_view subject_dn, std::string_view san_uri,
+                                   std::string_view san_dns,
+                                   std::vector<std::string>& thumbprints) {
+  auto bad = [](std::string what) { return std::unexpected(Error::invalid_argument(what)); };
+  // RFC 8705 §2.1.2: "A client using the tls_client_auth authentication method MUST use
+  // exactly one of the below metadata parameters to indicate the certificate subject
+  // value that the authorization server is to expect when authenticating the respective
+  // client."
+  const int given = !subject_dn.empty() + !san_uri.empty() + !san_dns.empty();
+  if (given > 1) {
+    return bad(
+        "give one of tls_client_auth_subject_dn, tls_client_auth_san_uri and "
+        "tls_client_auth_san_dns, not several");
+  }
+  if (!subject_dn.empty() &&
+      (subject_dn.size() > kMaxSubjectDnBytes || !is_printable_ascii(subject_dn))) {
+    return bad("tls_client_auth_subject_dn must be 1 to " + std::to_string(kMaxSubjectDnBytes) +
+               " printable ASCII characters, as in CN=billing,O=Example (RFC 4514)");
+  }
+  if (!san_uri.empty() &&
+      (!is_valid_audience(san_uri) || !boost::urls::parse_absolute_uri(san_uri))) {
+    return bad(
+        "tls_client_auth_san_uri must be an absolute URI of at most 2048 characters without "
+        "white space, such as spiffe://example.org/billing");
+  }
+  if (!san_dns.empty() && !policy::is_valid_dns_name(san_dns)) {
+    return bad("tls_client_auth_san_dns must be a lowercase DNS name, such as billing.internal");
+  }
+  for (const auto& thumbprint : thumbprints) {
+    if (!is_certificate_thumbprint(thumbprint)) {
+      return bad(
+          "tls_client_certificates holds something that is not a certificate thumbprint "
+          "(x5t#S256: 43 base64url characters of a SHA-256 digest)");
+    }
+  }
+  std::sort(thumbprints.begin(), thumbprints.end());
+  thumbprints.erase(std::unique(thumbprints.begin(), thumbprints.end()), thumbprints.end());
+  if (thumbprints.size() > kMaxClientCertificates) {
+    return bad("tls_client_certificates holds more than " + std::to_string(kMaxClientCertificates) +
+               " certificates");
+  }
+  return Ok();
+}
+
 Result<void> validate_new_client(NewClient& request) {
   if (request.id && !is_valid_client_id(*request.id)) {
     return std::unexpected(Error::invalid_argument(
@@ -164,12 +230,47 @@ Result<void> validate_new_client(NewClient& request) {
   SIGIL_CHECK(sort_unique(request.allowed_audiences, is_valid_audience, "audience"));
   SIGIL_TRY(jwks, check_client_keys(request.jwks, request.jwks_uri));
   request.jwks = std::move(jwks);
+  SIGIL_CHECK(
+      check_tls_client_auth(request.tls_client_auth_subject_dn, request.tls_client_auth_san_uri,
+                            request.tls_client_auth_san_dns, request.tls_client_certificates));
   const bool has_keys = !request.jwks.empty() || !request.jwks_uri.empty();
-  if (request.auth_methods.empty()) request.auth_methods = default_auth_methods(has_keys);
+  const bool has_tls_subject =
+      has_tls_value(request.tls_client_auth_subject_dn, request.tls_client_auth_san_uri,
+                    request.tls_client_auth_san_dns);
+  const bool has_certificates = !request.tls_client_certificates.empty();
+  if (request.auth_methods.empty()) {
+    // The methods the request brings credentials for; a secret only when it brings none.
+    if (has_keys) request.auth_methods.emplace_back(kPrivateKeyJwt);
+    if (has_tls_subject) request.auth_methods.emplace_back(kTlsClientAuth);
+    if (has_certificates) request.auth_methods.emplace_back(kSelfSignedTlsClientAuth);
+    if (request.auth_methods.empty()) request.auth_methods = default_auth_methods(false);
+  }
   SIGIL_CHECK(sort_unique(request.auth_methods, is_known_auth_method, "auth method"));
   if (!has_keys && allows(request.auth_methods, kPrivateKeyJwt)) {
     return std::unexpected(Error::invalid_argument(
         "private_key_jwt needs the client's public keys: jwks or jwks_uri"));
+  }
+  const bool tls = allows(request.auth_methods, kTlsClientAuth);
+  if (tls && !has_tls_subject) {
+    return std::unexpected(Error::invalid_argument(
+        "tls_client_auth needs the value the client's certificate carries: one of "
+        "tls_client_auth_subject_dn, tls_client_auth_san_uri and tls_client_auth_san_dns"));
+  }
+  if (!tls && has_tls_subject) {
+    return std::unexpected(Error::invalid_argument(
+        "tls_client_auth_subject_dn, tls_client_auth_san_uri and tls_client_auth_san_dns are "
+        "for tls_client_auth, which the client's auth methods do not include"));
+  }
+  const bool self_signed = allows(request.auth_methods, kSelfSignedTlsClientAuth);
+  if (self_signed && !has_certificates) {
+    return std::unexpected(Error::invalid_argument(
+        "self_signed_tls_client_auth needs the thumbprints of the client's certificates: "
+        "tls_client_certificates"));
+  }
+  if (!self_signed && has_certificates) {
+    return std::unexpected(Error::invalid_argument(
+        "tls_client_certificates are for self_signed_tls_client_auth, which the client's auth "
+        "methods do not include"));
   }
   return Ok();
 }
@@ -266,6 +367,10 @@ Result<CreatedClient> ClientRegistry::create(NewClient request, TimePoint now) {
   client.auth_methods = std::move(request.auth_methods);
   client.jwks = std::move(request.jwks);
   client.jwks_uri = std::move(request.jwks_uri);
+  client.tls_client_auth_subject_dn = std::move(request.tls_client_auth_subject_dn);
+  client.tls_client_auth_san_uri = std::move(request.tls_client_auth_san_uri);
+  client.tls_client_auth_san_dns = std::move(request.tls_client_auth_san_dns);
+  client.tls_client_certificates = std::move(request.tls_client_certificates);
   client.status = ClientStatus::kActive;
   // A client that authenticates with its keys alone gets no secret: one that nothing
   // accepts would only be something more to leak.
@@ -354,6 +459,59 @@ Result<Client> ClientRegistry::set_keys(std::string_view id, std::string_view jw
   SIGIL_CHECK(store_.update_client(client));
   put(client);
   return client;
+}
+
+Result<Client> ClientRegistry::set_tls_auth(std::string_view id, std::string_view subject_dn,
+                                            std::string_view san_uri, std::string_view san_dns,
+                                            std::vector<std::string> thumbprints, TimePoint now) {
+  SIGIL_CHECK(check_tls_client_auth(subject_dn, san_uri, san_dns, thumbprints));
+  std::lock_guard write(write_mu_);
+  auto current = find(id);
+  if (!current) return std::unexpected(Error::not_found("no client \"" + std::string(id) + "\""));
+  Client client = *current;
+  auto set_method = [&client](std::string_view method, bool on) {
+    std::erase(client.auth_methods, method);
+    if (on) client.auth_methods.emplace_back(method);
+  };
+  set_method(kTlsClientAuth, has_tls_value(subject_dn, san_uri, san_dns));
+  set_method(kSelfSignedTlsClientAuth, !thumbprints.empty());
+  if (client.auth_methods.empty()) {
+    return std::unexpected(Error::failed_precondition(
+        "client \"" + client.id +
+        "\" authenticates only with certificates: give it a certificate subject or thumbprint, "
+        "or another method first"));
+  }
+  std::sort(client.auth_methods.begin(), client.auth_methods.end());
+  client.tls_client_auth_subject_dn = std::string(subject_dn);
+  client.tls_client_auth_san_uri = std::string(san_uri);
+  client.tls_client_auth_san_dns = std::string(san_dns);
+  client.tls_client_certificates = std::move(thumbprints);
+  client.updated_at = now;
+  SIGIL_CHECK(store_.update_client(client));
+  put(client);
+  return client;
+}
+
+std::expected<AuthenticatedClient, Denial> ClientRegistry::authenticate_certificate(
+    std::string_view client_id, const CertificateMatcher& match) const {
+  auto deny = [](std::string reason) {
+    return std::unexpected(
+        Denial{OAuthError::kInvalidClient, std::string(kAuthFailed), std::move(reason)});
+  };
+  auto client = find(client_id);
+  if (!client) return deny("unknown_client");
+  if (!allows(client->auth_methods, kTlsClientAuth) &&
+      !allows(client->auth_methods, kSelfSignedTlsClientAuth)) {
+    return deny("auth_method_not_allowed");
+  }
+  auto method = match(*client);
+  if (!method) return std::unexpected(std::move(method.error()));
+  if (*method != kTlsClientAuth && *method != kSelfSignedTlsClientAuth) {
+    return deny("auth_method_not_allowed");
+  }
+  if (!allows(client->auth_methods, *method)) return deny("auth_method_not_allowed");
+  if (client->status != ClientStatus::kActive) return deny("client_disabled");
+  return AuthenticatedClient(std::move(client), std::string(*method));
 }
 
 std::expected<AuthenticatedClient, Denial> ClientRegistry::authenticate_assertion(

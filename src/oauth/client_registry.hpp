@@ -1,7 +1,9 @@
 // The registry of clients: registration, status (the kill switch), secret rotation, the
-// client's public keys, and client authentication (RFC 6749 §2.3.1, client_secret_basic /
-// client_secret_post; RFC 7523 §2.2, private_key_jwt, whose assertion the caller verifies:
-// see authenticate_assertion()).
+// client's public keys and certificates, and client authentication (RFC 6749 §2.3.1,
+// client_secret_basic / client_secret_post; RFC 7523 §2.2, private_key_jwt, whose
+// assertion the caller verifies: see authenticate_assertion(); RFC 8705 §2,
+// tls_client_auth / self_signed_tls_client_auth, whose certificate the caller matches: see
+// authenticate_certificate()).
 //
 // All clients are cached in memory, loaded by load() and updated by every change made
 // through the registry; authenticate() and is_active() read only the cache (one SHA-256
@@ -42,9 +44,14 @@ namespace sigil::oauth {
 inline constexpr std::string_view kClientSecretBasic = "client_secret_basic";
 inline constexpr std::string_view kClientSecretPost = "client_secret_post";
 inline constexpr std::string_view kPrivateKeyJwt = "private_key_jwt";
+inline constexpr std::string_view kTlsClientAuth = "tls_client_auth";
+inline constexpr std::string_view kSelfSignedTlsClientAuth = "self_signed_tls_client_auth";
 
 // At most this many keys in a client's registered JWKS.
 inline constexpr std::size_t kMaxClientKeys = 16;
+// At most this many registered certificate thumbprints (self_signed_tls_client_auth).
+inline constexpr std::size_t kMaxClientCertificates = 16;
+inline constexpr std::size_t kMaxSubjectDnBytes = 1024;
 
 struct NewClient {
   std::optional<std::string> id;  // generated ("cl_" + 16 base32 characters) when absent
@@ -57,6 +64,13 @@ struct NewClient {
   // The `{}` lets designated initializers that stop at auth_methods stand.
   std::string jwks{};      // JSON text of a JWKS; empty: none
   std::string jwks_uri{};  // where the client publishes its JWKS; empty: none
+  // RFC 8705 §2.1.2, for tls_client_auth: at most one of the three (see Client).
+  std::string tls_client_auth_subject_dn{};
+  std::string tls_client_auth_san_uri{};
+  std::string tls_client_auth_san_dns{};
+  // RFC 8705 §2.2, for self_signed_tls_client_auth: x5t#S256 thumbprints
+  // (certificate_thumbprint(), binding.hpp).
+  std::vector<std::string> tls_client_certificates{};
 };
 
 struct CreatedClient {
@@ -87,12 +101,30 @@ bool uses_client_secret(const std::vector<std::string>& methods);
 //     characters.
 Result<std::string> check_client_keys(std::string_view jwks, std::string_view jwks_uri);
 
+// Checks a client's RFC 8705 values (check_tls_client_auth) and normalises them:
+// thumbprints sorted and unique. kInvalidArgument when:
+//   - more than one of subject_dn, san_uri and san_dns is given;
+//   - subject_dn is over kMaxSubjectDnBytes or holds a character outside printable ASCII
+//     (the RFC 4514 string pki::Certificate::subject() gives is ASCII, escapes included);
+//   - san_uri is not an absolute URI of at most 2048 printable ASCII characters without
+//     white space;
+//   - san_dns is not a lowercase DNS name (policy::is_valid_dns_name);
+//   - a thumbprint is not 43 base64url characters (a SHA-256 digest), or there are more
+//     than kMaxClientCertificates of them.
+Result<void> check_tls_client_auth(std::string_view subject_dn, std::string_view san_uri,
+                                   std::string_view san_dns, std::vector<std::string>& thumbprints);
+
 // Checks a registration request as create() does, and normalises it the same way: scopes,
-// audiences and auth methods sorted and unique, no auth methods meaning
-// default_auth_methods(), the JWKS as check_client_keys() returns it. private_key_jwt is
-// allowed only with keys (jwks or jwks_uri). kInvalidArgument naming the first thing that
-// is wrong. For components that write clients in their own store transaction (policy
-// apply), so that what they write obeys the registry's rules.
+// audiences and auth methods sorted and unique, the JWKS as check_client_keys() returns
+// it, the RFC 8705 values as check_tls_client_auth() does. No auth methods means: the
+// methods the request brings credentials for (private_key_jwt with keys, tls_client_auth
+// with a subject DN or SAN, self_signed_tls_client_auth with thumbprints), or else
+// default_auth_methods(false). private_key_jwt is allowed only with keys (jwks or
+// jwks_uri); tls_client_auth only with exactly one of the subject DN and SANs, and those
+// only with it; self_signed_tls_client_auth only with 1 to kMaxClientCertificates
+// thumbprints, and those only with it. kInvalidArgument naming the first thing that is
+// wrong. For components that write clients in their own store transaction (policy apply),
+// so that what they write obeys the registry's rules.
 Result<void> validate_new_client(NewClient& request);
 
 // A new client secret: 256 random bits, and the digest that is stored instead of it.
@@ -161,6 +193,16 @@ class ClientRegistry {
   Result<Client> set_keys(std::string_view id, std::string_view jwks, std::string_view jwks_uri,
                           TimePoint now);
 
+  // Replaces the client's RFC 8705 values (checked and normalised as
+  // check_tls_client_auth() does). One of subject_dn / san_uri / san_dns given:
+  // tls_client_auth is added to the client's auth methods, none: it is removed; likewise
+  // self_signed_tls_client_auth with thumbprints. kFailedPrecondition when that would
+  // leave the client no auth method at all, kInvalidArgument for bad values, kNotFound for
+  // an unknown id.
+  Result<Client> set_tls_auth(std::string_view id, std::string_view subject_dn,
+                              std::string_view san_uri, std::string_view san_dns,
+                              std::vector<std::string> thumbprints, TimePoint now);
+
   // Checks a client's credentials. Every failure is invalid_client with the same
   // description; `reason` tells them apart for the audit: "unknown_client", "bad_secret",
   // "expired_secret" (a rotated-out secret after its overlap), "client_disabled",
@@ -182,6 +224,16 @@ class ClientRegistry {
       const Client& client, const jose::JwkSet* registered_keys)>;
   std::expected<AuthenticatedClient, Denial> authenticate_assertion(
       std::string_view client_id, const AssertionVerifier& verify) const;
+
+  // Authenticates a client by the certificate of its mutual-TLS connection (RFC 8705 §2).
+  // `match` checks the certificate against the client's registered values and returns
+  // the method it authenticates with (kTlsClientAuth or kSelfSignedTlsClientAuth), or the
+  // denial; it is called only for a known client that allows one of the two, and under
+  // no lock. Every failure is invalid_client; reasons "unknown_client",
+  // "auth_method_not_allowed", "client_disabled" (checked after `match`), or match's own.
+  using CertificateMatcher = std::function<std::expected<std::string_view, Denial>(const Client&)>;
+  std::expected<AuthenticatedClient, Denial> authenticate_certificate(
+      std::string_view client_id, const CertificateMatcher& match) const;
 
   // True when the client exists and is enabled.
   bool is_active(std::string_view client_id) const;

@@ -589,5 +589,249 @@ TEST_F(ClientRegistryTest, AssertionVerifierSeesTheParsedRegisteredKeys) {
   EXPECT_EQ(not_allowed.error().reason, "auth_method_not_allowed");
 }
 
+// x5t#S256 of two made-up certificates: 43 base64url characters of a SHA-256 digest.
+const std::string kThumbprintA = std::string(42, 'A') + "A";
+const std::string kThumbprintB = std::string(42, 'B') + "A";
+
+NewClient tls_client(std::vector<std::string> methods = {}) {
+  NewClient n;
+  n.id = "payments";
+  n.auth_methods = std::move(methods);
+  return n;
+}
+
+// "ok" (with `n` normalised), or why validate_new_client refuses it.
+std::string validation_error(NewClient& n) {
+  auto r = validate_new_client(n);
+  if (r) return "ok";
+  EXPECT_EQ(r.error().code, Code::kInvalidArgument);
+  return r.error().message;
+}
+std::string validation_error(NewClient&& n) {
+  return validation_error(n);
+}
+
+TEST(ClientTlsAuthTest, EachSubjectValueAloneMakesTlsClientAuthTheDefault) {
+  NewClient by_uri = tls_client();
+  by_uri.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments";
+  ASSERT_EQ(validation_error(by_uri), "ok");
+  EXPECT_EQ(by_uri.auth_methods, std::vector<std::string>{"tls_client_auth"});
+
+  NewClient by_dns = tls_client({"tls_client_auth", "client_secret_basic"});
+  by_dns.tls_client_auth_san_dns = "payments.internal";
+  ASSERT_EQ(validation_error(by_dns), "ok");
+  EXPECT_EQ(by_dns.auth_methods,
+            (std::vector<std::string>{"client_secret_basic", "tls_client_auth"}));
+
+  NewClient by_dn = tls_client({"tls_client_auth"});
+  by_dn.tls_client_auth_subject_dn = "CN=payments,O=Example\\, Inc.";
+  EXPECT_EQ(validation_error(by_dn), "ok");
+}
+
+TEST(ClientTlsAuthTest, TlsClientAuthNeedsExactlyOneSubjectValue) {
+  EXPECT_NE(validation_error(tls_client({"tls_client_auth"})), "ok");
+  NewClient two = tls_client({"tls_client_auth"});
+  two.tls_client_auth_san_uri = "spiffe://example.org/payments";
+  two.tls_client_auth_san_dns = "payments.internal";
+  EXPECT_NE(validation_error(two).find("not several"), std::string::npos);
+  NewClient three = two;
+  three.tls_client_auth_subject_dn = "CN=payments";
+  EXPECT_NE(validation_error(three), "ok");
+}
+
+TEST(ClientTlsAuthTest, SubjectValuesWithoutTlsClientAuthAreRefused) {
+  for (auto set : std::vector<void (*)(NewClient&)>{
+           [](NewClient& n) { n.tls_client_auth_subject_dn = "CN=payments"; },
+           [](NewClient& n) { n.tls_client_auth_san_uri = "spiffe://example.org/payments"; },
+           [](NewClient& n) { n.tls_client_auth_san_dns = "payments.internal"; }}) {
+    NewClient n = tls_client({"client_secret_basic"});
+    set(n);
+    EXPECT_NE(validation_error(n).find("which the client's auth methods do not include"),
+              std::string::npos);
+  }
+}
+
+TEST(ClientTlsAuthTest, SubjectValuesAreChecked) {
+  auto with = [](void (*set)(NewClient&)) {
+    NewClient n = tls_client({"tls_client_auth"});
+    set(n);
+    return validation_error(n);
+  };
+  EXPECT_NE(with([](NewClient& n) { n.tls_client_auth_san_uri = "not a uri"; }), "ok");
+  EXPECT_NE(with([](NewClient& n) { n.tls_client_auth_san_uri = "relative/path"; }), "ok");
+  EXPECT_NE(with([](NewClient& n) { n.tls_client_auth_san_uri = "spiffe://x/a\tb"; }), "ok");
+  EXPECT_NE(with([](NewClient& n) {
+              n.tls_client_auth_san_uri = "spiffe://example.org/" + std::string(2030, 'a');
+            }),
+            "ok");
+  EXPECT_NE(with([](NewClient& n) { n.tls_client_auth_san_dns = "Payments.internal"; }), "ok");
+  EXPECT_NE(with([](NewClient& n) { n.tls_client_auth_san_dns = "*.payments.svc"; }), "ok");
+  EXPECT_NE(with([](NewClient& n) { n.tls_client_auth_san_dns = "payments..internal"; }), "ok");
+  EXPECT_NE(with([](NewClient& n) { n.tls_client_auth_subject_dn = "CN=a\nO=b"; }), "ok");
+  EXPECT_NE(with([](NewClient& n) { n.tls_client_auth_subject_dn = "CN=caf\xc3\xa9"; }), "ok");
+  EXPECT_NE(with([](NewClient& n) { n.tls_client_auth_subject_dn = std::string(1025, 'a'); }),
+            "ok");
+  EXPECT_EQ(with([](NewClient& n) { n.tls_client_auth_subject_dn = std::string(1024, 'a'); }),
+            "ok");
+}
+
+TEST(ClientTlsAuthTest, SelfSignedNeedsThumbprintsSortedAndUnique) {
+  NewClient n = tls_client();
+  n.tls_client_certificates = {kThumbprintB, kThumbprintA, kThumbprintB};
+  ASSERT_EQ(validation_error(n), "ok");
+  EXPECT_EQ(n.auth_methods, std::vector<std::string>{"self_signed_tls_client_auth"});
+  EXPECT_EQ(n.tls_client_certificates, (std::vector<std::string>{kThumbprintA, kThumbprintB}));
+
+  EXPECT_NE(validation_error(tls_client({"self_signed_tls_client_auth"})), "ok");
+  NewClient without_method = tls_client({"client_secret_post"});
+  without_method.tls_client_certificates = {kThumbprintA};
+  EXPECT_NE(validation_error(without_method), "ok");
+}
+
+TEST(ClientTlsAuthTest, ThumbprintsAreChecked) {
+  for (const std::string& bad : {std::string(42, 'A'), std::string(44, 'A'),
+                                 std::string(42, 'A') + "=", std::string(42, 'A') + "+",
+                                 std::string(42, 'A') + "B" /* trailing bits */, std::string()}) {
+    NewClient n = tls_client({"self_signed_tls_client_auth"});
+    n.tls_client_certificates = {bad};
+    EXPECT_NE(validation_error(n), "ok") << bad;
+  }
+  NewClient many = tls_client({"self_signed_tls_client_auth"});
+  for (char c = 'A'; c <= 'Q'; ++c)
+    many.tls_client_certificates.push_back(std::string(42, c) + "A");
+  ASSERT_EQ(many.tls_client_certificates.size(), kMaxClientCertificates + 1);
+  EXPECT_NE(validation_error(many).find("more than 16"), std::string::npos);
+  many.tls_client_certificates.pop_back();
+  EXPECT_EQ(validation_error(many), "ok");
+}
+
+TEST(ClientTlsAuthTest, BothMethodsTogether) {
+  NewClient n = tls_client();
+  n.tls_client_auth_san_dns = "payments.internal";
+  n.tls_client_certificates = {kThumbprintA};
+  ASSERT_EQ(validation_error(n), "ok");
+  EXPECT_EQ(n.auth_methods,
+            (std::vector<std::string>{"self_signed_tls_client_auth", "tls_client_auth"}));
+}
+
+TEST_F(ClientRegistryTest, CertificateOnlyClientIsCreatedWithoutASecret) {
+  NewClient n = tls_client();
+  n.tls_client_auth_san_uri = "spiffe://example.org/payments";
+  n.tls_client_certificates = {kThumbprintA};
+  auto created = registry_->create(std::move(n), clock_.now());
+  ASSERT_TRUE(created.has_value()) << created.error().message;
+  EXPECT_TRUE(created->secret.empty());
+  EXPECT_TRUE(created->client.secret.sha256.empty());
+  auto stored = store_.get_client("payments");
+  ASSERT_TRUE(stored.has_value());
+  EXPECT_EQ(stored->tls_client_auth_san_uri, "spiffe://example.org/payments");
+  EXPECT_EQ(stored->tls_client_certificates, std::vector<std::string>{kThumbprintA});
+  EXPECT_EQ(reason("payments", ""), "bad_secret");
+}
+
+TEST_F(ClientRegistryTest, SetTlsAuthAddsAndRemovesTheMethods) {
+  CreatedClient c = create("svc");
+  clock_.advance(Seconds{5});
+  auto updated = registry_->set_tls_auth("svc", "", "", "svc.internal",
+                                         {kThumbprintB, kThumbprintA}, clock_.now());
+  ASSERT_TRUE(updated.has_value()) << updated.error().message;
+  EXPECT_EQ(updated->auth_methods,
+            (std::vector<std::string>{"client_secret_basic", "client_secret_post",
+                                      "self_signed_tls_client_auth", "tls_client_auth"}));
+  EXPECT_EQ(updated->tls_client_auth_san_dns, "svc.internal");
+  EXPECT_EQ(updated->tls_client_certificates,
+            (std::vector<std::string>{kThumbprintA, kThumbprintB}));
+  EXPECT_EQ(updated->updated_at, clock_.now());
+  EXPECT_EQ(store_.get_client("svc")->tls_client_auth_san_dns, "svc.internal");
+
+  // Another subject value replaces the first; no thumbprints take the self-signed method away.
+  updated = registry_->set_tls_auth("svc", "CN=svc", "", "", {}, clock_.now());
+  ASSERT_TRUE(updated.has_value());
+  EXPECT_EQ(updated->tls_client_auth_subject_dn, "CN=svc");
+  EXPECT_TRUE(updated->tls_client_auth_san_dns.empty());
+  EXPECT_TRUE(updated->tls_client_certificates.empty());
+  EXPECT_EQ(
+      updated->auth_methods,
+      (std::vector<std::string>{"client_secret_basic", "client_secret_post", "tls_client_auth"}));
+  // Nothing: back to the secrets alone, which still work.
+  updated = registry_->set_tls_auth("svc", "", "", "", {}, clock_.now());
+  ASSERT_TRUE(updated.has_value());
+  EXPECT_EQ(updated->auth_methods,
+            (std::vector<std::string>{"client_secret_basic", "client_secret_post"}));
+  EXPECT_EQ(reason("svc", c.secret.reveal()), "ok");
+}
+
+TEST_F(ClientRegistryTest, SetTlsAuthRefusals) {
+  NewClient n = tls_client();
+  n.tls_client_certificates = {kThumbprintA};
+  ASSERT_TRUE(registry_->create(std::move(n), clock_.now()).has_value());
+  // Taking the only method away would leave the client no way in.
+  auto stranded = registry_->set_tls_auth("payments", "", "", "", {}, clock_.now());
+  ASSERT_FALSE(stranded.has_value());
+  EXPECT_EQ(stranded.error().code, Code::kFailedPrecondition);
+  EXPECT_EQ(registry_->get("payments")->tls_client_certificates,
+            std::vector<std::string>{kThumbprintA});
+
+  auto two = registry_->set_tls_auth("payments", "CN=x", "", "x.internal", {}, clock_.now());
+  ASSERT_FALSE(two.has_value());
+  EXPECT_EQ(two.error().code, Code::kInvalidArgument);
+  auto bad = registry_->set_tls_auth("payments", "", "", "", {"not-a-thumbprint"}, clock_.now());
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, Code::kInvalidArgument);
+  auto unknown = registry_->set_tls_auth("nobody", "", "", "x.internal", {}, clock_.now());
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().code, Code::kNotFound);
+
+  store_.fail_next();
+  auto failed = registry_->set_tls_auth("payments", "", "", "x.internal", {}, clock_.now());
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_TRUE(registry_->get("payments")->tls_client_auth_san_dns.empty());
+}
+
+TEST_F(ClientRegistryTest, CertificateMatcherRunsOnlyForCertificateClients) {
+  NewClient n = tls_client();
+  n.tls_client_certificates = {kThumbprintA};
+  ASSERT_TRUE(registry_->create(std::move(n), clock_.now()).has_value());
+  auto matched = [](std::string_view method) {
+    return [method](const Client&) -> std::expected<std::string_view, Denial> { return method; };
+  };
+  auto who = registry_->authenticate_certificate("payments", matched(kSelfSignedTlsClientAuth));
+  ASSERT_TRUE(who.has_value());
+  EXPECT_EQ(who->auth_method(), "self_signed_tls_client_auth");
+  // A method the client does not allow is refused even when the matcher names it.
+  auto other = registry_->authenticate_certificate("payments", matched(kTlsClientAuth));
+  ASSERT_FALSE(other.has_value());
+  EXPECT_EQ(other.error().reason, "auth_method_not_allowed");
+  auto secret_method = registry_->authenticate_certificate("payments", matched(kClientSecretPost));
+  ASSERT_FALSE(secret_method.has_value());
+  EXPECT_EQ(secret_method.error().reason, "auth_method_not_allowed");
+  // The matcher's denial as it is.
+  auto mismatch = registry_->authenticate_certificate(
+      "payments", [](const Client&) -> std::expected<std::string_view, Denial> {
+        return std::unexpected(Denial{OAuthError::kInvalidClient, "x", "certificate_mismatch"});
+      });
+  ASSERT_FALSE(mismatch.has_value());
+  EXPECT_EQ(mismatch.error().reason, "certificate_mismatch");
+  // Unknown, secret-only (matcher never called) and disabled clients.
+  auto unknown = registry_->authenticate_certificate("nobody", matched(kTlsClientAuth));
+  ASSERT_FALSE(unknown.has_value());
+  EXPECT_EQ(unknown.error().reason, "unknown_client");
+  EXPECT_EQ(unknown.error().description, "client authentication failed");
+  create("secret-only");
+  auto not_allowed = registry_->authenticate_certificate(
+      "secret-only", [](const Client&) -> std::expected<std::string_view, Denial> {
+        ADD_FAILURE() << "called";
+        return kTlsClientAuth;
+      });
+  ASSERT_FALSE(not_allowed.has_value());
+  EXPECT_EQ(not_allowed.error().reason, "auth_method_not_allowed");
+  ASSERT_TRUE(registry_->set_status("payments", ClientStatus::kDisabled, clock_.now()));
+  auto disabled =
+      registry_->authenticate_certificate("payments", matched(kSelfSignedTlsClientAuth));
+  ASSERT_FALSE(disabled.has_value());
+  EXPECT_EQ(disabled.error().reason, "client_disabled");
+  EXPECT_EQ(disabled.error().description, "client authentication failed");
+}
+
 }  // namespace
 }  // namespace sigil::oauth

@@ -24,22 +24,6 @@ Denial refuse(std::string description, std::string reason, std::string detail = 
   return d;
 }
 
-// The "iss" of the unverified payload, only to choose which issuer's keys verify it.
-std::optional<std::string> unverified_issuer(std::string_view jwt) {
-  const auto first = jwt.find('.');
-  if (first == std::string_view::npos) return std::nullopt;
-  const auto second = jwt.find('.', first + 1);
-  if (second == std::string_view::npos) return std::nullopt;
-  auto payload = base64url_decode(jwt.substr(first + 1, second - first - 1));
-  if (!payload) return std::nullopt;
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(*payload, ec);
-  if (ec || !value.is_object()) return std::nullopt;
-  const auto* iss = value.as_object().if_contains("iss");
-  if (iss == nullptr || !iss->is_string()) return std::nullopt;
-  return std::string(iss->get_string());
-}
-
 // The issuer's algorithms; RS256 and ES256 when it declares none (what GitHub, GitLab and
 // Kubernetes sign with). Names the policy does not know were refused when it was parsed;
 // "none" and HS* have no Algorithm at all.
@@ -125,6 +109,21 @@ void flatten_into(policy::FlatClaims& out, const std::string& path, const boost:
 }
 
 }  // namespace
+
+std::optional<std::string> unverified_issuer(std::string_view jwt) {
+  const auto first = jwt.find('.');
+  if (first == std::string_view::npos) return std::nullopt;
+  const auto second = jwt.find('.', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  auto payload = base64url_decode(jwt.substr(first + 1, second - first - 1));
+  if (!payload) return std::nullopt;
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(*payload, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  const auto* iss = value.as_object().if_contains("iss");
+  if (iss == nullptr || !iss->is_string()) return std::nullopt;
+  return std::string(iss->get_string());
+}
 
 policy::FlatClaims flatten_claims(const boost::json::object& claims) {
   policy::FlatClaims out;

@@ -71,6 +71,9 @@ struct GrantContext {
   // Checks sigil's own tokens presented for exchange (signature, expiry, revocation, the
   // client's kill switch). Null: they are refused.
   const Introspection* tokens = nullptr;
+  // The token will be bound to the client certificate of the request's mutual-TLS
+  // connection (RFC 8705 §3): what an audience with require_mtls asks for.
+  bool certificate_bound = false;
 };
 
 class GrantHandler {

@@ -218,6 +218,18 @@ std::expected<Grant, Denial> decide_by_policy(const policy::CompiledPolicy& poli
     if (!decision.allowed) {
       return std::unexpected(policy_denial(policy, request, std::move(decision)));
     }
+    // RFC 8705 §3: a certificate-bound token is useless to a thief without the client's
+    // private key. An audience that asks for that gets no token that could be replayed.
+    if (target.audience != nullptr && target.audience->require_mtls && !context.certificate_bound) {
+      Denial denial = deny(OAuthError::kInvalidRequest,
+                           "tokens for this audience are bound to the client certificate: ask "
+                           "over mutual TLS with it",
+                           "mtls_required");
+      denial.detail = "audience " + target.audience->name +
+                      " has require_mtls, and the request came without a client certificate";
+      denial.rules = std::move(decision.rules);
+      return std::unexpected(std::move(denial));
+    }
     // Without a scope parameter the token gets every scope granted (RFC 6749 §3.3's
     // "pre-defined default value"); with one, never a scope it did not ask for.
     for (const auto& s : decision.scopes) {

@@ -48,7 +48,8 @@ std::vector<Target> resolve_targets(const policy::CompiledPolicy& policy,
 // policy::kFederated); the caller's allowed scopes and audiences bound the result.
 // Without requested scopes the grant carries every scope granted. Denials as the client
 // credentials grant documents them (policy reasons, "scope_not_allowed",
-// "audience_not_allowed").
+// "audience_not_allowed"), and invalid_request "mtls_required" for an audience with
+// require_mtls when the token would not be certificate-bound (!context.certificate_bound).
 std::expected<Grant, Denial> decide_by_policy(const policy::CompiledPolicy& policy,
                                               const Client& caller, std::string_view auth_method,
                                               const Asked& asked,

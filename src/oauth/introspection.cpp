@@ -66,6 +66,8 @@ IntrospectionResult Introspection::check(std::string_view token, TimePoint now) 
       out.jkt = std::string(jkt->get_string());
       out.token_type = "DPoP";
     }
+    const auto* x5t = it->value().get_object().if_contains("x5t#S256");
+    if (x5t != nullptr && x5t->is_string()) out.x5t_s256 = std::string(x5t->get_string());
   }
   if (out.jti.empty() || out.client_id.empty() || out.aud.empty()) return inactive("missing_claim");
 
@@ -107,8 +109,15 @@ std::string to_json(const IntrospectionResult& result) {
   body["iss"] = c.iss;
   body["jti"] = c.jti;
   if (c.act) body["act"] = *c.act;
-  // RFC 9449 §6.2: "the introspection response MUST include a cnf member with a jkt".
-  if (c.jkt) body["cnf"] = boost::json::object{{"jkt", *c.jkt}};
+  // RFC 9449 §6.2: "the introspection response MUST include a cnf member with a jkt";
+  // RFC 8705 §3.2: a certificate-bound token's thumbprint goes in the same cnf member, as
+  // x5t#S256, so that the resource can check the certificate.
+  if (c.jkt || c.x5t_s256) {
+    boost::json::object cnf;
+    if (c.jkt) cnf["jkt"] = *c.jkt;
+    if (c.x5t_s256) cnf["x5t#S256"] = *c.x5t_s256;
+    body["cnf"] = std::move(cnf);
+  }
   return boost::json::serialize(body);
 }
 

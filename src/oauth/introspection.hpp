@@ -39,6 +39,9 @@ struct IntrospectedClaims {
   // RFC 9449 §6.1: the thumbprint of the key a DPoP-bound token is bound to ("cnf.jkt");
   // token_type is then "DPoP". nullopt: a bearer token.
   std::optional<std::string> jkt;
+  // RFC 8705 §3.1: the thumbprint of the client certificate a certificate-bound token is
+  // bound to ("cnf.x5t#S256"); token_type stays "Bearer" unless the token also has a jkt.
+  std::optional<std::string> x5t_s256;
 };
 
 struct IntrospectionResult {
@@ -71,7 +74,8 @@ class Introspection {
 
 // RFC 7662 §2.2 response body, with "act" when the token has one (RFC 8693 §4.1: "the
 // act claim ... may also be used in token introspection responses") and "cnf" when it is
-// DPoP-bound (RFC 9449 §6.2). Inactive:
+// DPoP-bound (RFC 9449 §6.2) or certificate-bound (RFC 8705 §3.2), with the members it
+// has. Inactive:
 // {"active":false} and nothing else.
 std::string to_json(const IntrospectionResult& result);
 

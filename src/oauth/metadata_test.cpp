@@ -18,7 +18,8 @@ TEST(MetadataTest, DescribesTheEndpoints) {
       "https://sigil.test", {jose::Algorithm::kES256, jose::Algorithm::kEdDSA});
   const auto m = boost::json::parse(text).as_object();
   const std::vector<std::string> methods{"client_secret_basic", "client_secret_post",
-                                         "private_key_jwt"};
+                                         "private_key_jwt", "tls_client_auth",
+                                         "self_signed_tls_client_auth"};
   const std::vector<std::string> assertion_algs{"ES256", "ES384", "EdDSA", "RS256", "PS256"};
   EXPECT_EQ(m.at("issuer").as_string(), "https://sigil.test");
   EXPECT_EQ(m.at("token_endpoint").as_string(), "https://sigil.test/oauth2/token");
@@ -43,7 +44,27 @@ TEST(MetadataTest, DescribesTheEndpoints) {
   EXPECT_FALSE(m.contains("scopes_supported"));
   // RFC 9449 §5.1: every asymmetric algorithm a DPoP proof may use.
   EXPECT_EQ(strings(m.at("dpop_signing_alg_values_supported")), assertion_algs);
-  EXPECT_EQ(m.size(), 16u);
+  // RFC 8705 §3.3.
+  EXPECT_EQ(m.at("tls_client_certificate_bound_access_tokens"), true);
+  // RFC 8705 §5: no mutual-TLS listener, no aliases.
+  EXPECT_FALSE(m.contains("mtls_endpoint_aliases"));
+  EXPECT_EQ(m.size(), 17u);
+}
+
+TEST(MetadataTest, NamesTheMutualTlsEndpoints) {
+  const auto text = authorization_server_metadata("https://sigil.test", {jose::Algorithm::kES256},
+                                                  "https://mtls.sigil.test:8443");
+  const auto m = boost::json::parse(text).as_object();
+  const auto& aliases = m.at("mtls_endpoint_aliases").as_object();
+  EXPECT_EQ(aliases.at("token_endpoint").as_string(), "https://mtls.sigil.test:8443/oauth2/token");
+  EXPECT_EQ(aliases.at("introspection_endpoint").as_string(),
+            "https://mtls.sigil.test:8443/oauth2/introspect");
+  EXPECT_EQ(aliases.at("revocation_endpoint").as_string(),
+            "https://mtls.sigil.test:8443/oauth2/revoke");
+  EXPECT_EQ(aliases.size(), 3u);
+  // The conventional endpoints stay on the issuer.
+  EXPECT_EQ(m.at("token_endpoint").as_string(), "https://sigil.test/oauth2/token");
+  EXPECT_EQ(m.size(), 18u);
 }
 
 }  // namespace

@@ -20,6 +20,8 @@ std::string_view to_string(OAuthError error) {
       return "invalid_target";
     case OAuthError::kInvalidDpopProof:
       return "invalid_dpop_proof";
+    case OAuthError::kInvalidToken:
+      return "invalid_token";
     case OAuthError::kServerError:
       return "server_error";
   }

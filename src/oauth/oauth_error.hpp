@@ -1,4 +1,5 @@
-// OAuth error values (RFC 6749 §5.2, RFC 8707 §2, RFC 9449 §5) and the denial the use cases return.
+// OAuth error values (RFC 6749 §5.2, RFC 8707 §2, RFC 9449 §5, RFC 6750 §3.1) and the denial
+// the use cases return.
 // The use cases decide; the HTTP edge maps a Denial to a status and a JSON body.
 #pragma once
 
@@ -19,6 +20,10 @@ enum class OAuthError {
   // RFC 9449 §5: "invalid_dpop_proof": the DPoP proof is missing what it needs, or is
   // invalid, replayed or for another request.
   kInvalidDpopProof,
+  // RFC 6750 §3.1, at a resource: "The access token provided is expired, revoked,
+  // malformed, or invalid for other reasons" (e.g. presented without the certificate or
+  // DPoP key it is bound to).
+  kInvalidToken,
   kServerError,  // the server failed (storage, signing); nothing the client did
 };
 

@@ -6,6 +6,7 @@
 
 #include "base/hex.hpp"
 #include "crypto/digest.hpp"
+#include "pki/spiffe.hpp"
 #include "policy/policy.hpp"
 
 namespace sigil::oauth {
@@ -32,13 +33,22 @@ Result<std::shared_ptr<const policy::CompiledPolicy>> compile_document(std::stri
 // selecting services in the policy, not part of the identity), authentication methods and
 // jwks_uri, bounded by what the policy could ever grant it. Checked and normalised by the
 // registry's own rules, so that a client written by apply is one create() would have
-// accepted. `registered_jwks` is the JWKS the client registered through the admin API:
-// not the policy's to declare, but it counts as the keys private_key_jwt needs. The
+// accepted. `existing` is the service's client when it has one: the JWKS and certificate
+// thumbprints it registered through the admin API are not the policy's to declare, but
+// they count as the keys private_key_jwt and self_signed_tls_client_auth need. The
 // default auth methods follow from what the policy declares alone, so that registering a
-// JWKS does not take the secret methods away at the next apply.
+// JWKS does not take the secret methods away at the next apply. A service that uses
+// tls_client_auth is expected to present a certificate with its SPIFFE ID in
+// `trust_domain` (empty: there is no CA yet, and the service cannot be declared).
 Result<NewClient> declared_client(const policy::Service& service,
-                                  const policy::CompiledPolicy& compiled,
-                                  const std::string& registered_jwks) {
+                                  const policy::CompiledPolicy& compiled, const Client* existing,
+                                  const std::string& trust_domain) {
+  auto refuse = [&service](const std::string& why) {
+    return std::unexpected(Error::invalid_argument(policy::format(
+        {policy::Diagnostic{service.line, "service \"" + service.name +
+                                              "\" cannot be registered as a client: " + why}},
+        "policy")));
+  };
   NewClient request;
   request.id = service.name;
   request.name = service.name;
@@ -49,16 +59,31 @@ Result<NewClient> declared_client(const policy::Service& service,
   request.auth_methods = service.auth_methods.empty()
                              ? default_auth_methods(!service.jwks_uri.empty())
                              : service.auth_methods;
-  request.jwks = registered_jwks;
+  if (existing != nullptr) request.jwks = existing->jwks;
   request.jwks_uri = service.jwks_uri;
-  auto valid = validate_new_client(request);
-  if (!valid) {
-    return std::unexpected(Error::invalid_argument(policy::format(
-        {policy::Diagnostic{service.line,
-                            "service \"" + service.name +
-                                "\" cannot be registered as a client: " + valid.error().message}},
-        "policy")));
+  const auto uses = [&](std::string_view method) {
+    return std::find(request.auth_methods.begin(), request.auth_methods.end(), method) !=
+           request.auth_methods.end();
+  };
+  if (uses(kTlsClientAuth)) {
+    // RFC 8705 §2.1.2 tls_client_auth_san_uri: the certificates sigil's CA issues the
+    // service carry its SPIFFE ID as their URI SAN.
+    if (trust_domain.empty()) {
+      return refuse(
+          "it uses tls_client_auth, whose certificates name a SPIFFE ID in sigil's trust "
+          "domain, and there is none yet: run `sigil ca init` first");
+    }
+    auto domain = pki::TrustDomain::parse(trust_domain);
+    if (!domain) return refuse("sigil's trust domain: " + domain.error().message);
+    auto id = domain->id(service.certificate.spiffe_path);
+    if (!id) return refuse("its SPIFFE ID: " + id.error().message);
+    request.tls_client_auth_san_uri = id->str();
   }
+  if (uses(kSelfSignedTlsClientAuth) && existing != nullptr) {
+    request.tls_client_certificates = existing->tls_client_certificates;
+  }
+  auto valid = validate_new_client(request);
+  if (!valid) return refuse(valid.error().message);
   return request;
 }
 
@@ -76,6 +101,14 @@ std::vector<std::string_view> assign_declared(Client& client, const NewClient& d
   assign(client.allowed_audiences, declared.allowed_audiences, "allowed audiences");
   assign(client.auth_methods, declared.auth_methods, "auth methods");
   assign(client.jwks_uri, declared.jwks_uri, "jwks_uri");
+  // The certificate subject is the policy's (the SPIFFE ID, or none without
+  // tls_client_auth); registered thumbprints stay, as registered keys do.
+  assign(client.tls_client_auth_subject_dn, declared.tls_client_auth_subject_dn,
+         "tls_client_auth_subject_dn");
+  assign(client.tls_client_auth_san_uri, declared.tls_client_auth_san_uri,
+         "tls_client_auth_san_uri");
+  assign(client.tls_client_auth_san_dns, declared.tls_client_auth_san_dns,
+         "tls_client_auth_san_dns");
   return changed;
 }
 
@@ -135,7 +168,8 @@ struct PolicyAdministration::Prepared {
 };
 
 Result<std::unique_ptr<PolicyAdministration>> PolicyAdministration::load(
-    PolicyStore& store, ClientRegistry& clients, policy::PolicyHolder& holder) {
+    PolicyStore& store, ClientRegistry& clients, policy::PolicyHolder& holder,
+    std::string trust_domain) {
   SIGIL_TRY(latest, store.latest_policy_version());
   if (latest) {
     // What was applied once must still be what it was: a stored version that no longer
@@ -152,7 +186,20 @@ Result<std::unique_ptr<PolicyAdministration>> PolicyAdministration::load(
     }
     holder.set(std::move(*compiled));
   }
-  return std::unique_ptr<PolicyAdministration>(new PolicyAdministration(store, clients, holder));
+  std::unique_ptr<PolicyAdministration> admin(new PolicyAdministration(store, clients, holder));
+  SIGIL_CHECK(admin->set_trust_domain(std::move(trust_domain)));
+  return admin;
+}
+
+Result<void> PolicyAdministration::set_trust_domain(std::string trust_domain) {
+  if (!trust_domain.empty()) {
+    auto parsed = pki::TrustDomain::parse(trust_domain);
+    if (!parsed) return std::unexpected(parsed.error());
+    trust_domain = parsed->name();
+  }
+  std::lock_guard lock(mu_);
+  trust_domain_ = std::move(trust_domain);
+  return Ok();
 }
 
 Result<PolicyAdministration::Prepared> PolicyAdministration::prepare(
@@ -174,7 +221,7 @@ Result<PolicyAdministration::Prepared> PolicyAdministration::prepare(
     auto existing = by_id.find(service.name);
     SIGIL_TRY(declared,
               declared_client(service, *out.compiled,
-                              existing == by_id.end() ? std::string() : existing->second->jwks));
+                              existing == by_id.end() ? nullptr : existing->second, trust_domain_));
     if (existing == by_id.end()) {
       out.plan.clients.push_back({service.name, ClientAction::kCreate, ""});
       out.create.push_back(std::move(declared));
@@ -253,6 +300,10 @@ Result<AppliedPolicy> PolicyAdministration::apply(std::string_view document,
       client.allowed_audiences = std::move(request.allowed_audiences);
       client.auth_methods = std::move(request.auth_methods);
       client.jwks_uri = std::move(request.jwks_uri);
+      client.tls_client_auth_subject_dn = std::move(request.tls_client_auth_subject_dn);
+      client.tls_client_auth_san_uri = std::move(request.tls_client_auth_san_uri);
+      client.tls_client_auth_san_dns = std::move(request.tls_client_auth_san_dns);
+      client.tls_client_certificates = std::move(request.tls_client_certificates);
       client.status = ClientStatus::kActive;
       // Without a secret (an empty digest) nothing authenticates as the client with a
       // secret until someone rotates one in; a client that uses no secret method gets none.

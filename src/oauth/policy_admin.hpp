@@ -3,6 +3,8 @@
 // a policy creates a client for each new service (printing its secret once), updates the
 // attributes, authentication methods and bounds (allowed scopes and audiences = what the
 // policy could ever grant it, policy::CompiledPolicy::reach) of the existing ones, and
+// for a service that uses tls_client_auth, the URI SAN its certificate must carry: its
+// SPIFFE ID, spiffe://<trust domain><certificate.spiffe_path> (RFC 8705 §2.1.2), and
 // disables the clients of removed services (deletes them with prune). Clients that no
 // policy ever declared are left alone. A disabled client is never re-enabled by apply: a
 // kill switch stays pulled until someone runs `sigil client enable`.
@@ -73,15 +75,24 @@ class PolicyAdministration {
  public:
   // Loads the newest stored version into `holder` (if any). The store, registry and
   // holder must outlive this object. kInternal when a stored version no longer compiles.
+  // `trust_domain` is sigil's CA's SPIFFE trust domain ("example.org"), empty while there
+  // is no CA (see set_trust_domain).
   static Result<std::unique_ptr<PolicyAdministration>> load(PolicyStore& store,
                                                             ClientRegistry& clients,
-                                                            policy::PolicyHolder& holder);
+                                                            policy::PolicyHolder& holder,
+                                                            std::string trust_domain = {});
+
+  // The trust domain of the SPIFFE IDs that tls_client_auth services' certificates carry
+  // (see load). While it is empty, a policy with such a service is refused by plan() and
+  // apply() (kInvalidArgument: run `sigil ca init` first). kInvalidArgument for a name
+  // that is not a trust domain (pki::TrustDomain::parse), with nothing changed.
+  Result<void> set_trust_domain(std::string trust_domain);
 
   // What apply() would do with `document` (and `prune`, as in ApplyOptions), changing
   // nothing. kInvalidArgument with the formatted diagnostics (policy::format, file name
   // "policy") as the message when the document does not parse or validate, or when a
-  // service cannot be a client as declared (e.g. an authentication method the client
-  // registry does not support); store errors as they come.
+  // service cannot be a client as declared (e.g. private_key_jwt without keys, or
+  // tls_client_auth without a trust domain); store errors as they come.
   Result<PolicyPlan> plan(std::string_view document, bool prune = false) const;
 
   // Parses, validates, compiles, writes clients and the new version atomically, swaps the
@@ -116,7 +127,8 @@ class PolicyAdministration {
   PolicyStore& store_;
   ClientRegistry& clients_;
   policy::PolicyHolder& holder_;
-  mutable std::mutex mu_;  // serialises plan, apply and rollback
+  mutable std::mutex mu_;     // serialises plan, apply and rollback
+  std::string trust_domain_;  // guarded by mu_
 };
 
 }  // namespace sigil::oauth

@@ -353,6 +353,109 @@ services:
   EXPECT_NE(refused.error().message.find("not both"), std::string::npos) << refused.error().message;
 }
 
+// Services that authenticate with certificates from sigil's CA: their SPIFFE ID is the
+// URI SAN tls_client_auth expects.
+constexpr std::string_view kPolicyMtls = R"yaml(version: 1
+services:
+  - name: payments
+    auth_methods: [tls_client_auth]
+    certificate:
+      spiffe_path: /ns/prod/sa/payments
+  - name: ledger
+    auth_methods: [tls_client_auth, client_secret_basic]
+  - name: plain
+)yaml";
+
+TEST_F(PolicyAdminTest, TlsClientAuthServicesExpectTheirSpiffeId) {
+  ASSERT_TRUE(admin_->set_trust_domain("example.org").has_value());
+  AppliedPolicy applied = apply_ok(kPolicyMtls, kT1);
+  const Client payments = client("payments");
+  EXPECT_EQ(payments.tls_client_auth_san_uri, "spiffe://example.org/ns/prod/sa/payments");
+  EXPECT_EQ(payments.auth_methods, std::vector<std::string>{"tls_client_auth"});
+  EXPECT_TRUE(payments.secret.sha256.empty());
+  EXPECT_EQ(find_secret(applied, "payments"), nullptr);
+  // The default path is the service's name.
+  EXPECT_EQ(client("ledger").tls_client_auth_san_uri, "spiffe://example.org/ledger");
+  EXPECT_EQ(authenticate("ledger", find_secret(applied, "ledger")), "ok");
+  EXPECT_TRUE(client("plain").tls_client_auth_san_uri.empty());
+
+  // A moved path is an update the plan names.
+  std::string moved(kPolicyMtls);
+  moved.replace(moved.find("/ns/prod/sa/payments"), 20, "/ns/prod/sa/pay");
+  auto plan = admin_->plan(moved);
+  ASSERT_TRUE(plan.has_value()) << plan.error().message;
+  const ClientChange* change = find_change(*plan, "payments");
+  ASSERT_NE(change, nullptr);
+  EXPECT_NE(change->note.find("tls_client_auth_san_uri"), std::string::npos) << change->note;
+  apply_ok(moved, kT2);
+  EXPECT_EQ(client("payments").tls_client_auth_san_uri, "spiffe://example.org/ns/prod/sa/pay");
+
+  // Without tls_client_auth the subject goes with the method.
+  std::string dropped(kPolicyMtls);
+  dropped.replace(dropped.find("[tls_client_auth, client_secret_basic]"), 38,
+                  "[client_secret_basic]");
+  apply_ok(dropped, kT3);
+  EXPECT_TRUE(client("ledger").tls_client_auth_san_uri.empty());
+  EXPECT_EQ(client("ledger").auth_methods, std::vector<std::string>{"client_secret_basic"});
+}
+
+TEST_F(PolicyAdminTest, TlsClientAuthWithoutATrustDomainIsRefused) {
+  auto plan = admin_->plan(kPolicyMtls);
+  ASSERT_FALSE(plan.has_value());
+  EXPECT_EQ(plan.error().code, Code::kInvalidArgument);
+  auto applied = admin_->apply(kPolicyMtls, by("admin"), kT1);
+  ASSERT_FALSE(applied.has_value());
+  EXPECT_EQ(applied.error().code, Code::kInvalidArgument);
+  EXPECT_NE(applied.error().message.find("policy:3: service \"payments\""), std::string::npos)
+      << applied.error().message;
+  EXPECT_NE(applied.error().message.find("sigil ca init"), std::string::npos)
+      << applied.error().message;
+  EXPECT_TRUE(registry_->list().empty());
+  EXPECT_EQ(holder_.current(), nullptr);
+}
+
+TEST_F(PolicyAdminTest, TrustDomainIsChecked) {
+  auto bad = admin_->set_trust_domain("Not A Domain");
+  ASSERT_FALSE(bad.has_value());
+  EXPECT_EQ(bad.error().code, Code::kInvalidArgument);
+  EXPECT_FALSE(admin_->plan(kPolicyMtls).has_value());  // still none
+  // Given as the trust domain's own SPIFFE ID, it is the same domain.
+  ASSERT_TRUE(admin_->set_trust_domain("spiffe://example.org").has_value());
+  apply_ok(kPolicyMtls, kT1);
+  EXPECT_EQ(client("ledger").tls_client_auth_san_uri, "spiffe://example.org/ledger");
+  // Given at load.
+  policy::PolicyHolder holder;
+  auto loaded = PolicyAdministration::load(policies_, *registry_, holder, "example.net");
+  ASSERT_TRUE(loaded.has_value()) << loaded.error().message;
+  auto refused = PolicyAdministration::load(policies_, *registry_, holder, "bad domain");
+  EXPECT_FALSE(refused.has_value());
+}
+
+TEST_F(PolicyAdminTest, CertificatesRegisteredThroughTheApiAreKeptAndCount) {
+  NewClient n;
+  n.id = "edge";
+  n.tls_client_certificates = {std::string(43, 'A')};
+  ASSERT_TRUE(registry_->create(std::move(n), kT1).has_value());
+  constexpr std::string_view kDeclared = R"yaml(version: 1
+services:
+  - name: edge
+    auth_methods: [self_signed_tls_client_auth]
+)yaml";
+  apply_ok(kDeclared, kT2);
+  EXPECT_EQ(client("edge").tls_client_certificates, std::vector<std::string>{std::string(43, 'A')});
+  EXPECT_EQ(client("edge").auth_methods, std::vector<std::string>{"self_signed_tls_client_auth"});
+  // A new service has no certificates to declare it with.
+  constexpr std::string_view kNew = R"yaml(version: 1
+services:
+  - name: stranger
+    auth_methods: [self_signed_tls_client_auth]
+)yaml";
+  auto refused = admin_->apply(kNew, by("admin"), kT3);
+  ASSERT_FALSE(refused.has_value());
+  EXPECT_NE(refused.error().message.find("tls_client_certificates"), std::string::npos)
+      << refused.error().message;
+}
+
 TEST_F(PolicyAdminTest, ChangedGrantsUpdateTheBoundsAndKeepTheSecrets) {
   AppliedPolicy first = apply_ok(kPolicyV1, kT1);
   AppliedPolicy second = apply_ok(kPolicyV2, kT2);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "oauth/binding.hpp"
 #include "oauth/dpop.hpp"
 #include "oauth/validation.hpp"
 
@@ -167,7 +168,8 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
                              .policy = policy.get(),
                              .assertions = assertions_,
                              .clients = &clients_,
-                             .tokens = tokens_ ? &*tokens_ : nullptr};
+                             .tokens = tokens_ ? &*tokens_ : nullptr,
+                             .certificate_bound = request.credentials.certificate.has_value()};
   failure.grant_type = std::string(handler->grant_type());
   GrantRequest requested;
   auto grant = handler->validate(params, client ? &*client : nullptr, requested, context);
@@ -184,6 +186,13 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
   }
 
   grant->jkt = jkt;
+  // RFC 8705 §3: "When mutual-TLS is used by the client on the connection to the token
+  // endpoint, the authorization server is able to bind the issued access token to the
+  // client certificate." Possession of the certificate's key was proven in the TLS handshake;
+  // whether its chain is trusted matters only for authenticating with it.
+  if (request.credentials.certificate) {
+    grant->x5t_s256 = certificate_thumbprint(request.credentials.certificate->der);
+  }
 
   // The token goes to the client the grant chose, else to the one that authenticated.
   const Client* issued_to = grant->client ? &*grant->client : client ? &client->client() : nullptr;
@@ -218,6 +227,8 @@ TokenOutcome TokenEndpoint::handle(const TokenRequest& request, TimePoint now) c
     success.token_type = "DPoP";
     success.jkt = std::move(*jkt);
   }
+  // RFC 8705 §3: a certificate-bound token is still of type Bearer.
+  if (grant->x5t_s256) success.x5t_s256 = std::move(*grant->x5t_s256);
   return TokenOutcome{std::move(success), tried_basic};
 }
 

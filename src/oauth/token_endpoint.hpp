@@ -10,6 +10,10 @@
 // proof's key ("cnf": {"jkt"}, token_type "DPoP"); a proof that fails a check of
 // verify_dpop_proof() (dpop.hpp) is refused with invalid_dpop_proof. Proofs' jti values go
 // to the AssertionContext's replay cache; without one every proof is refused.
+// Mutual TLS (RFC 8705): a request that came with a client certificate gets a token bound
+// to it ("cnf": {"x5t#S256"}, beside "jkt" with DPoP), whatever the client authenticated
+// with; token_type stays Bearer unless the token is also DPoP-bound. Audiences with
+// require_mtls get tokens only so.
 //
 // Thread safety: handle() is thread-safe.
 #pragma once
@@ -68,6 +72,7 @@ struct TokenSuccess {
   TimePoint exp{};
   std::vector<std::string> rules;  // the policy rules that allowed the token, sorted
   std::string jkt;                 // the DPoP key thumbprint the token is bound to; empty: none
+  std::string x5t_s256;  // the client certificate's thumbprint the token is bound to; empty: none
 };
 
 struct TokenFailure {

@@ -5,6 +5,8 @@
 #include <boost/json/parse.hpp>
 
 #include "base/base64url.hpp"
+#include "oauth/binding.hpp"
+#include "oauth/testing/certificates.hpp"
 #include "oauth/testing/dpop.hpp"
 #include "oauth/testing/fixture.hpp"
 #include "policy/cidr.hpp"
@@ -895,7 +897,218 @@ TEST(OAuthErrorTest, WireNames) {
   EXPECT_EQ(to_string(OAuthError::kInvalidScope), "invalid_scope");
   EXPECT_EQ(to_string(OAuthError::kInvalidTarget), "invalid_target");
   EXPECT_EQ(to_string(OAuthError::kInvalidDpopProof), "invalid_dpop_proof");
+  EXPECT_EQ(to_string(OAuthError::kInvalidToken), "invalid_token");
   EXPECT_EQ(to_string(OAuthError::kServerError), "server_error");
+}
+
+// RFC 8705: tokens asked for over mutual TLS, by clients that authenticate with their
+// certificate or otherwise; every such token is bound to the certificate.
+class MutualTlsTokenTest : public DpopTokenTest {
+ protected:
+  void SetUp() override {
+    DpopTokenTest::SetUp();
+    certificate_ = testing::make_certificate_der(
+        {.subject = {{"CN", "payments"}}, .uris = {"spiffe://example.org/payments"}});
+    other_ = testing::make_certificate_der(
+        {.subject = {{"CN", "payments"}}, .uris = {"spiffe://example.org/intruder"}});
+    ASSERT_FALSE(certificate_.empty());
+    ASSERT_FALSE(other_.empty());
+  }
+
+  void register_client(NewClient n) {
+    n.allowed_scopes = {"read"};
+    n.allowed_audiences = {kApi};
+    auto created = clients_->create(std::move(n), clock_.now());
+    ASSERT_TRUE(created.has_value()) << created.error().message;
+  }
+  void register_by_uri(std::string id) {
+    NewClient n;
+    n.id = std::move(id);
+    n.tls_client_auth_san_uri = "spiffe://example.org/payments";
+    register_client(std::move(n));
+  }
+  void register_self_signed(std::string id, std::string thumbprint) {
+    NewClient n;
+    n.id = std::move(id);
+    n.tls_client_certificates = {std::move(thumbprint)};
+    register_client(std::move(n));
+  }
+
+  // client_credentials for `id` over mutual TLS with `der`, no secret.
+  TokenOutcome over_mtls(std::string id, const std::string& der, bool chain_verified = true,
+                         std::optional<std::string> dpop = std::nullopt) {
+    TokenRequest r;
+    r.params = {{"grant_type", "client_credentials"}, {"client_id", std::move(id)}};
+    r.credentials.certificate = PresentedCertificate{der, chain_verified};
+    r.dpop_proof = std::move(dpop);
+    r.endpoint_url = std::string(kTokenUrl);
+    return endpoint_->handle(r, clock_.now());
+  }
+
+  static void expect_client_denied(const TokenOutcome& outcome, std::string_view reason) {
+    ASSERT_FALSE(outcome.ok());
+    EXPECT_EQ(outcome.failure().denial.error, OAuthError::kInvalidClient);
+    EXPECT_EQ(outcome.failure().denial.reason, reason);
+    EXPECT_EQ(outcome.failure().denial.description, "client authentication failed");
+  }
+
+  std::string certificate_;
+  std::string other_;
+};
+
+TEST_F(MutualTlsTokenTest, TlsClientAuthIssuesACertificateBoundToken) {
+  register_by_uri("payments");
+  auto outcome = over_mtls("payments", certificate_);
+  ASSERT_TRUE(outcome.ok()) << outcome.failure().denial.reason;
+  const TokenSuccess& s = outcome.success();
+  EXPECT_EQ(s.auth_method, "tls_client_auth");
+  EXPECT_EQ(s.client_id, "payments");
+  // RFC 8705 §3: still a bearer token by type.
+  EXPECT_EQ(s.token_type, "Bearer");
+  EXPECT_EQ(boost::json::parse(to_json(s)).at("token_type").as_string(), "Bearer");
+  EXPECT_EQ(s.x5t_s256, certificate_thumbprint(certificate_));
+  EXPECT_TRUE(s.jkt.empty());
+
+  auto jwt = verify(s.access_token);
+  ASSERT_TRUE(jwt.has_value());
+  const auto& cnf = jwt->claims().at("cnf").as_object();
+  EXPECT_EQ(cnf.size(), 1u);
+  EXPECT_EQ(cnf.at("x5t#S256").as_string(), certificate_thumbprint(certificate_));
+
+  // RFC 8705 §3.2: introspection reports the binding.
+  auto introspected = introspection_->check(s.access_token, clock_.now());
+  ASSERT_TRUE(introspected.active);
+  EXPECT_EQ(introspected.claims.x5t_s256, certificate_thumbprint(certificate_));
+  auto body = boost::json::parse(to_json(introspected)).as_object();
+  EXPECT_EQ(body.at("cnf").as_object().size(), 1u);
+  EXPECT_EQ(body.at("cnf").at("x5t#S256").as_string(), certificate_thumbprint(certificate_));
+  EXPECT_EQ(body.at("token_type").as_string(), "Bearer");
+}
+
+TEST_F(MutualTlsTokenTest, TlsClientAuthRefusals) {
+  register_by_uri("payments");
+  expect_client_denied(over_mtls("payments", other_), "certificate_mismatch");
+  expect_client_denied(over_mtls("payments", certificate_, /*chain_verified=*/false),
+                       "certificate_not_trusted");
+  expect_client_denied(over_mtls("nobody", certificate_), "unknown_client");
+  ASSERT_TRUE(clients_->set_status("payments", ClientStatus::kDisabled, clock_.now()));
+  auto disabled = over_mtls("payments", certificate_);
+  expect_client_denied(disabled, "client_disabled");
+  EXPECT_EQ(disabled.failure().client_id, "payments");
+  EXPECT_EQ(disabled.failure().auth_method, "tls_client_auth");
+}
+
+TEST_F(MutualTlsTokenTest, CertificateOnlyClientWithoutACertificateIsRefused) {
+  register_by_uri("payments");
+  TokenRequest r;
+  r.params = {{"grant_type", "client_credentials"}, {"client_id", "payments"}};
+  expect_client_denied(endpoint_->handle(r, clock_.now()), "certificate_required");
+}
+
+TEST_F(MutualTlsTokenTest, SelfSignedClientAuthenticatesByThumbprint) {
+  register_self_signed("edge", certificate_thumbprint(certificate_));
+  auto outcome = over_mtls("edge", certificate_, /*chain_verified=*/false);
+  ASSERT_TRUE(outcome.ok()) << outcome.failure().denial.reason;
+  EXPECT_EQ(outcome.success().auth_method, "self_signed_tls_client_auth");
+  EXPECT_EQ(outcome.success().x5t_s256, certificate_thumbprint(certificate_));
+  expect_client_denied(over_mtls("edge", other_, false), "certificate_mismatch");
+}
+
+TEST_F(MutualTlsTokenTest, AnyCertificateBindsTheToken) {
+  // The client authenticates with its secret; the connection's certificate still binds.
+  auto c = make_client("billing");
+  TokenRequest r = basic_request(c, {{"grant_type", "client_credentials"}});
+  r.credentials.certificate = PresentedCertificate{other_, false};
+  auto outcome = endpoint_->handle(r, clock_.now());
+  ASSERT_TRUE(outcome.ok()) << outcome.failure().denial.reason;
+  EXPECT_EQ(outcome.success().auth_method, "client_secret_basic");
+  EXPECT_EQ(outcome.success().x5t_s256, certificate_thumbprint(other_));
+  auto jwt = verify(outcome.success().access_token);
+  ASSERT_TRUE(jwt.has_value());
+  EXPECT_EQ(jwt->claims().at("cnf").at("x5t#S256").as_string(), certificate_thumbprint(other_));
+}
+
+TEST_F(MutualTlsTokenTest, DpopAndCertificateBindTogether) {
+  register_by_uri("payments");
+  auto outcome = over_mtls("payments", certificate_, true, proof("p-1"));
+  ASSERT_TRUE(outcome.ok()) << outcome.failure().denial.reason;
+  const TokenSuccess& s = outcome.success();
+  EXPECT_EQ(s.token_type, "DPoP");
+  EXPECT_EQ(s.jkt, key_->thumbprint());
+  EXPECT_EQ(s.x5t_s256, certificate_thumbprint(certificate_));
+  auto jwt = verify(s.access_token);
+  ASSERT_TRUE(jwt.has_value());
+  const auto& cnf = jwt->claims().at("cnf").as_object();
+  EXPECT_EQ(cnf.size(), 2u);
+  EXPECT_EQ(cnf.at("jkt").as_string(), key_->thumbprint());
+  EXPECT_EQ(cnf.at("x5t#S256").as_string(), certificate_thumbprint(certificate_));
+
+  auto introspected = introspection_->check(s.access_token, clock_.now());
+  ASSERT_TRUE(introspected.active);
+  auto body = boost::json::parse(to_json(introspected)).as_object();
+  EXPECT_EQ(body.at("cnf").at("jkt").as_string(), key_->thumbprint());
+  EXPECT_EQ(body.at("cnf").at("x5t#S256").as_string(), certificate_thumbprint(certificate_));
+  EXPECT_EQ(body.at("token_type").as_string(), "DPoP");
+}
+
+// An audience with require_mtls: tokens for it only bound to a certificate.
+class RequireMtlsTest : public MutualTlsTokenTest {
+ protected:
+  void SetUp() override {
+    MutualTlsTokenTest::SetUp();
+    endpoint_ = std::make_unique<TokenEndpoint>(*clients_, *keys_, &holder_, &assertions_);
+    policy::Policy p = video_platform();
+    p.services.push_back(service("payments"));
+    policy::Audience ledger = audience("ledger", kPayments, {"ledger:write"});
+    ledger.require_mtls = true;
+    p.audiences.push_back(std::move(ledger));
+    p.grants.push_back(grant("payments", "ledger", {"ledger:write"}));
+    auto compiled = policy::CompiledPolicy::compile(std::move(p));
+    ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
+    holder_.set(std::move(*compiled));
+
+    NewClient n;
+    n.id = "payments";
+    n.tls_client_auth_san_uri = "spiffe://example.org/payments";
+    n.auth_methods = {"tls_client_auth", "client_secret_basic"};
+    n.allowed_scopes = {"ledger:write"};
+    n.allowed_audiences = {kPayments};
+    auto created = clients_->create(std::move(n), clock_.now());
+    ASSERT_TRUE(created.has_value()) << created.error().message;
+    payments_ = std::move(*created);
+  }
+
+  policy::PolicyHolder holder_;
+  CreatedClient payments_;
+};
+
+TEST_F(RequireMtlsTest, RefusedWithoutACertificate) {
+  auto outcome = endpoint_->handle(
+      basic_request(payments_, {{"grant_type", "client_credentials"}, {"audience", "ledger"}}),
+      clock_.now());
+  ASSERT_FALSE(outcome.ok());
+  const TokenFailure& failure = outcome.failure();
+  EXPECT_EQ(failure.denial.error, OAuthError::kInvalidRequest);
+  EXPECT_EQ(failure.denial.reason, "mtls_required");
+  EXPECT_NE(failure.denial.description.find("mutual TLS"), std::string::npos);
+  EXPECT_NE(failure.detail.find("require_mtls"), std::string::npos);
+  EXPECT_EQ(failure.rules, std::vector<std::string>{"payments->ledger"});
+}
+
+TEST_F(RequireMtlsTest, AllowedWithACertificate) {
+  // Over mutual TLS: with the certificate as credential, or with a secret beside it.
+  auto by_certificate = over_mtls("payments", certificate_);
+  ASSERT_TRUE(by_certificate.ok()) << by_certificate.failure().denial.reason;
+  EXPECT_EQ(by_certificate.success().audience, std::vector<std::string>{kPayments});
+  EXPECT_EQ(by_certificate.success().x5t_s256, certificate_thumbprint(certificate_));
+
+  TokenRequest r =
+      basic_request(payments_, {{"grant_type", "client_credentials"}, {"audience", "ledger"}});
+  r.credentials.certificate = PresentedCertificate{certificate_, true};
+  auto by_secret = endpoint_->handle(r, clock_.now());
+  ASSERT_TRUE(by_secret.ok()) << by_secret.failure().denial.reason;
+  EXPECT_EQ(by_secret.success().auth_method, "client_secret_basic");
+  EXPECT_EQ(by_secret.success().x5t_s256, certificate_thumbprint(certificate_));
 }
 
 }  // namespace

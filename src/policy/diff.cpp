@@ -120,6 +120,14 @@ std::vector<std::string> compare(const Service& before, const Service& after) {
   d.set("labels", before.labels, after.labels);
   d.set("auth_methods", before.auth_methods, after.auth_methods);
   d.value("jwks_uri", text_of(before.jwks_uri), text_of(after.jwks_uri));
+  // Compiled policies fill the default path in; one built in code may leave it empty.
+  const auto spiffe_path = [](const Service& s) {
+    return s.certificate.spiffe_path.empty() ? "/" + s.name : s.certificate.spiffe_path;
+  };
+  d.value("certificate.spiffe_path", spiffe_path(before), spiffe_path(after));
+  d.set("certificate.dns_names", before.certificate.dns_names, after.certificate.dns_names);
+  d.value("certificate.lifetime", format_duration(before.certificate.lifetime),
+          format_duration(after.certificate.lifetime));
   return d.take();
 }
 
@@ -133,6 +141,7 @@ std::vector<std::string> compare(const Audience& before, const Audience& after) 
   d.value("max_lifetime", text_of(before.max_lifetime), text_of(after.max_lifetime));
   d.map("attributes", before.attributes, after.attributes);
   d.set("auth_methods", before.auth_methods, after.auth_methods);
+  d.value("require_mtls", text_of(before.require_mtls), text_of(after.require_mtls));
   return d.take();
 }
 

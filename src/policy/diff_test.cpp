@@ -127,6 +127,27 @@ TEST(DiffTest, AudienceFields) {
   EXPECT_THAT(diff(&before, same), IsEmpty());
 }
 
+TEST(DiffTest, CertificateSettingsAndRequireMtls) {
+  const Policy before = base();
+  Policy after = base();
+  after.services[0].certificate.spiffe_path = "/ns/prod/video";
+  after.services[0].certificate.dns_names = {"video.internal"};
+  after.services[0].certificate.lifetime = Seconds{1800};
+  after.audiences[1].require_mtls = true;
+  EXPECT_THAT(
+      diff(&before, after),
+      ElementsAre(
+          change("service", "video-service", ChangeKind::kChanged,
+                 {"certificate.spiffe_path: /video-service -> /ns/prod/video",
+                  "certificate.dns_names: +video.internal", "certificate.lifetime: 1h -> 30m"}),
+          change("audience", "social", ChangeKind::kChanged, {"require_mtls: false -> true"})));
+
+  // The default path written out is no change.
+  Policy same = base();
+  same.services[1].certificate.spiffe_path = "/notification-worker";
+  EXPECT_THAT(diff(&before, same), IsEmpty());
+}
+
 TEST(DiffTest, GrantFields) {
   const Policy before = base();
   Policy after = base();

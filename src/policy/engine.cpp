@@ -11,6 +11,7 @@
 #include <unordered_set>
 #include <utility>
 
+#include "pki/spiffe.hpp"
 #include "policy/describe.hpp"
 
 namespace sigil::policy {
@@ -435,6 +436,37 @@ Result<void> check_issuers(std::vector<TrustedIssuer>& issuers, const NameIndex&
   return {};
 }
 
+// The checks parse_policy makes on a service's certificate settings, for a Policy built in
+// code; fills in the default path and sorts the DNS names.
+Result<void> check_certificate(Service& service) {
+  CertificateSettings& c = service.certificate;
+  const std::string label = "policy: service \"" + service.name + "\" ";
+  if (c.spiffe_path.empty()) c.spiffe_path = "/" + service.name;
+  // The SPIFFE ID rules, on an ID in a placeholder trust domain (as parse_policy).
+  std::optional<pki::SpiffeId> id;
+  if (c.spiffe_path.starts_with('/')) {
+    if (auto parsed = pki::SpiffeId::parse("spiffe://td" + c.spiffe_path)) id = std::move(*parsed);
+  }
+  if (!id || id->is_trust_domain_id() || id->path() != c.spiffe_path) {
+    return std::unexpected(Error::invalid_argument(label + "has a spiffe_path that is not a "
+                                                           "SPIFFE ID path"));
+  }
+  for (const std::string& name : c.dns_names) {
+    const std::string_view base =
+        std::string_view(name).starts_with("*.") ? std::string_view(name).substr(2) : name;
+    if (!is_valid_dns_name(base)) {
+      return std::unexpected(
+          Error::invalid_argument(label + "may ask for \"" + name + "\", which is not a DNS name"));
+    }
+  }
+  sort_unique(c.dns_names);
+  if (c.lifetime <= Seconds{0} || c.lifetime > kMaxCertificateLifetime) {
+    return std::unexpected(
+        Error::invalid_argument(label + "has a certificate lifetime out of range"));
+  }
+  return {};
+}
+
 Decision deny(DenyReason reason, std::string detail) {
   Decision d;
   d.allowed = false;
@@ -469,6 +501,8 @@ struct CompiledPolicy::Index {
     bool conditional;
   };
   std::vector<Filed> grants;  // grouped by pair, in file order within each
+  // Services by their certificate.spiffe_path, as positions into policy.services.
+  std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> spiffe_paths;
   // Trusted issuers by their exact "iss", as positions into policy.issuers.
   std::unordered_map<std::string, std::uint32_t, StringHash, std::equal_to<>> issuers;
 
@@ -541,6 +575,12 @@ Result<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::compile(Policy pol
           Error::invalid_argument("policy: service \"" + service.name + "\" is declared twice"));
     }
     sort_unique(service.labels);
+    SIGIL_CHECK(check_certificate(service));
+    if (!index->spiffe_paths.emplace(service.certificate.spiffe_path, i).second) {
+      return std::unexpected(Error::invalid_argument("policy: spiffe_path \"" +
+                                                     service.certificate.spiffe_path +
+                                                     "\" is used by two services"));
+    }
   }
   index->audiences.reserve(p.audiences.size() * 2);
   for (std::uint32_t i = 0; i < p.audiences.size(); ++i) {
@@ -647,6 +687,23 @@ Result<std::shared_ptr<const CompiledPolicy>> CompiledPolicy::compile(Policy pol
 const Service* CompiledPolicy::find_service(std::string_view name) const {
   auto it = index_->services.find(name);
   return it == index_->services.end() ? nullptr : &policy_.services[it->second.index];
+}
+
+const Service* CompiledPolicy::find_service_by_spiffe_path(std::string_view path) const {
+  auto it = index_->spiffe_paths.find(path);
+  return it == index_->spiffe_paths.end() ? nullptr : &policy_.services[it->second];
+}
+
+bool dns_name_allowed(const CertificateSettings& settings, std::string_view name) {
+  if (!is_valid_dns_name(name)) return false;
+  const std::size_t dot = name.find('.');
+  // What a wildcard entry would have to be: "*." and all but the first label.
+  const std::string wildcard =
+      dot == std::string_view::npos ? std::string() : "*" + std::string(name.substr(dot));
+  return std::any_of(settings.dns_names.begin(), settings.dns_names.end(),
+                     [&](const std::string& allowed) {
+                       return allowed == name || (!wildcard.empty() && allowed == wildcard);
+                     });
 }
 
 const Audience* CompiledPolicy::find_audience(std::string_view name_or_uri) const {

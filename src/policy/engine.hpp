@@ -130,10 +130,13 @@ class CompiledPolicy {
   // selector, a time window out of range; an issuer without name, URL or audience, with
   // both jwks and jwks_uri or an algorithm outside kExternalAlgorithms, a duplicate issuer
   // URL or rule name, a rule naming an undeclared service, both or neither of service and
-  // user, or not constraining) or it would exceed kMaxIndexEntries. Scopes, labels and
-  // issuer algorithms are sorted and made unique in the policy kept (empty algorithms
-  // become kDefaultExternalAlgorithms). A grant is filed only under
-  // audiences that declare at least one of its scopes, and gives only declared scopes.
+  // user, or not constraining; a spiffe_path that is not a SPIFFE ID path or is another
+  // service's, a certificate DNS name that is not one, a certificate lifetime that is not
+  // positive or above kMaxCertificateLifetime) or it would exceed kMaxIndexEntries.
+  // Scopes, labels, issuer algorithms and certificate DNS names are sorted and made unique
+  // in the policy kept; empty algorithms become kDefaultExternalAlgorithms, an empty
+  // spiffe_path "/<service name>". A grant is filed only under audiences that declare at
+  // least one of its scopes, and gives only declared scopes.
   static Result<std::shared_ptr<const CompiledPolicy>> compile(Policy policy);
 
   // Conditions are checked in the order not_before, not_after, time window, source,
@@ -145,6 +148,9 @@ class CompiledPolicy {
 
   const Policy& policy() const { return policy_; }
   const Service* find_service(std::string_view name) const;
+  // The service whose certificate.spiffe_path is exactly `path` ("/ns/prod/sa/payments"),
+  // or null.
+  const Service* find_service_by_spiffe_path(std::string_view path) const;
   // By name or by URI.
   const Audience* find_audience(std::string_view name_or_uri) const;
 
@@ -171,6 +177,12 @@ class CompiledPolicy {
   struct Index;
   std::shared_ptr<const Index> index_;
 };
+
+// Whether a certificate for a service with `settings` may carry the DNS SAN `name`: the
+// name (a valid lowercase DNS name, is_valid_dns_name) is one of settings.dns_names, or
+// one label followed by what a "*." entry names ("*.payments.svc" allows
+// "a.payments.svc", neither "payments.svc" nor "a.b.payments.svc").
+bool dns_name_allowed(const CertificateSettings& settings, std::string_view name);
 
 // The policy in force, swapped atomically on apply, rollback and reload. Readers take a
 // snapshot and keep using it for a whole request.

@@ -673,6 +673,61 @@ TEST(EngineTest, CompileRefusesInconsistentPolicies) {
   EXPECT_FALSE(CompiledPolicy::compile(p));
 }
 
+TEST(EngineTest, FindsServicesBySpiffePath) {
+  Policy p = video_platform();
+  p.services[0].certificate.spiffe_path = "/ns/prod/sa/video";
+  auto policy = compile(std::move(p));
+  const Service* video = policy->find_service_by_spiffe_path("/ns/prod/sa/video");
+  ASSERT_NE(video, nullptr);
+  EXPECT_EQ(video->name, "video-service");
+  // The others get the default path, their name.
+  const Service* worker = policy->find_service_by_spiffe_path("/notification-worker");
+  ASSERT_NE(worker, nullptr);
+  EXPECT_EQ(worker->name, "notification-worker");
+  EXPECT_EQ(worker->certificate.spiffe_path, "/notification-worker");
+  EXPECT_EQ(policy->find_service_by_spiffe_path("/video-service"), nullptr);
+  EXPECT_EQ(policy->find_service_by_spiffe_path("/ns/prod/sa"), nullptr);
+  EXPECT_EQ(policy->find_service_by_spiffe_path(""), nullptr);
+}
+
+TEST(EngineTest, CompileChecksCertificateSettings) {
+  auto refused = [](auto change) {
+    Policy p = video_platform();
+    change(p);
+    auto r = CompiledPolicy::compile(std::move(p));
+    return !r && r.error().code == Code::kInvalidArgument;
+  };
+  EXPECT_TRUE(refused([](Policy& p) { p.services[0].certificate.spiffe_path = "no-slash"; }));
+  EXPECT_TRUE(refused([](Policy& p) { p.services[0].certificate.spiffe_path = "/"; }));
+  EXPECT_TRUE(refused([](Policy& p) { p.services[0].certificate.spiffe_path = "/a/../b"; }));
+  EXPECT_TRUE(refused([](Policy& p) {
+    p.services[0].certificate.spiffe_path = "/" + p.services[1].name;  // the other's default
+  }));
+  EXPECT_TRUE(refused([](Policy& p) { p.services[0].certificate.dns_names = {"Bad.Name"}; }));
+  EXPECT_TRUE(refused([](Policy& p) { p.services[0].certificate.lifetime = Seconds{0}; }));
+  EXPECT_TRUE(refused([](Policy& p) { p.services[0].certificate.lifetime = Seconds{86401}; }));
+  EXPECT_FALSE(refused([](Policy& p) {
+    p.services[0].certificate.dns_names = {"*.video.svc", "video.internal", "video.internal"};
+    p.services[0].certificate.lifetime = Seconds{86400};
+  }));
+}
+
+TEST(EngineTest, DnsNamesACertificateMayCarry) {
+  CertificateSettings c;
+  c.dns_names = {"*.payments.svc", "payments.internal"};
+  EXPECT_TRUE(dns_name_allowed(c, "payments.internal"));
+  EXPECT_TRUE(dns_name_allowed(c, "a.payments.svc"));
+  EXPECT_TRUE(dns_name_allowed(c, "pod-7.payments.svc"));
+  EXPECT_FALSE(dns_name_allowed(c, "payments.svc"));      // the wildcard needs one more label
+  EXPECT_FALSE(dns_name_allowed(c, "a.b.payments.svc"));  // and only one
+  EXPECT_FALSE(dns_name_allowed(c, "x.payments.internal"));
+  EXPECT_FALSE(dns_name_allowed(c, "*.payments.svc"));  // not a name
+  EXPECT_FALSE(dns_name_allowed(c, "A.payments.svc"));  // not lowercase
+  EXPECT_FALSE(dns_name_allowed(c, "payments.internal."));
+  EXPECT_FALSE(dns_name_allowed(c, ""));
+  EXPECT_FALSE(dns_name_allowed(CertificateSettings{}, "payments.internal"));
+}
+
 TEST(EngineTest, CompileSortsScopes) {
   Policy p = video_platform();
   p.audiences[0].scopes = {"analytics:write", "analytics:read", "analytics:write"};

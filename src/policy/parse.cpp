@@ -11,6 +11,7 @@
 #include "base/clock.hpp"
 #include "base/names.hpp"
 #include "base/scope.hpp"
+#include "pki/spiffe.hpp"
 #include "policy/policy.hpp"
 #include "policy/yaml_reader.hpp"
 
@@ -26,11 +27,12 @@ using yaml::quote;
 constexpr std::string_view kTopFields[] = {"version",   "settings", "services",
                                            "audiences", "grants",   "issuers"};
 constexpr std::string_view kSettingsFields[] = {"environment_attribute", "default_lifetime"};
-constexpr std::string_view kServiceFields[] = {"name",   "description",  "attributes",
-                                               "labels", "auth_methods", "jwks_uri"};
-constexpr std::string_view kAudienceFields[] = {"name",       "description", "uri",
-                                                "scopes",     "sensitivity", "max_lifetime",
-                                                "attributes", "auth_methods"};
+constexpr std::string_view kServiceFields[] = {
+    "name", "description", "attributes", "labels", "auth_methods", "jwks_uri", "certificate"};
+constexpr std::string_view kCertificateFields[] = {"spiffe_path", "dns_names", "lifetime"};
+constexpr std::string_view kAudienceFields[] = {"name",       "description",  "uri",
+                                                "scopes",     "sensitivity",  "max_lifetime",
+                                                "attributes", "auth_methods", "require_mtls"};
 constexpr std::string_view kGrantFields[] = {"name",   "description",  "caller", "audience",
                                              "scopes", "max_lifetime", "when",   "impersonation"};
 constexpr std::string_view kSelectorFields[] = {"name", "attributes", "labels"};
@@ -287,6 +289,9 @@ class PolicyParser {
   template <typename F>
   void each_item(const Field& field, F entry);
   void service(const YAML::Node& node, int line);
+  // The service's certificate block; `spiffe_path_line` is set to the line of its
+  // spiffe_path when it gives one.
+  std::optional<CertificateSettings> certificate(const Field& field, int& spiffe_path_line);
   void audience(const YAML::Node& node, int line);
   void grant(const YAML::Node& node, int line, int position);
   std::optional<Selector> selector(const Field& field, bool caller);
@@ -323,6 +328,7 @@ class PolicyParser {
 
   yaml::Reader& r_;
   Policy policy_;
+  std::vector<int> spiffe_path_lines_;            // parallel to policy_.services
   std::vector<AudienceSource> audience_sources_;  // parallel to policy_.audiences
   std::vector<GrantSource> grant_sources_;        // parallel to policy_.grants
   std::vector<IssuerSource> issuer_sources_;      // parallel to policy_.issuers
@@ -416,9 +422,74 @@ void PolicyParser::service(const YAML::Node& node, int line) {
     s.auth_methods = auth_methods(*f, /*service=*/true).value_or(std::vector<std::string>{});
   }
   if (const Field* f = fields->find("jwks_uri")) s.jwks_uri = url(*f, false).value_or("");
+  int spiffe_path_line = line;
+  if (const Field* f = fields->find("certificate")) {
+    s.certificate = certificate(*f, spiffe_path_line).value_or(CertificateSettings{});
+  }
   if (!service_name) return;
   s.name = std::move(*service_name);
+  if (s.certificate.spiffe_path.empty()) s.certificate.spiffe_path = "/" + s.name;
   policy_.services.push_back(std::move(s));
+  spiffe_path_lines_.push_back(spiffe_path_line);
+}
+
+std::optional<CertificateSettings> PolicyParser::certificate(const Field& field,
+                                                             int& spiffe_path_line) {
+  auto fields = r_.fields(field.value, field.line, "certificate", kCertificateFields);
+  if (!fields) return std::nullopt;
+  CertificateSettings out;
+  bool ok = true;
+  if (const Field* f = fields->find("spiffe_path")) {
+    if (auto path = r_.scalar(*f)) {
+      // The SPIFFE ID rules for the path, checked on an ID in a placeholder trust domain;
+      // a path must start with '/' or it would run into the trust domain's name.
+      std::optional<pki::SpiffeId> id;
+      if (path->starts_with('/')) {
+        if (auto parsed = pki::SpiffeId::parse("spiffe://td" + *path)) id = std::move(*parsed);
+      }
+      if (id && !id->is_trust_domain_id() && id->path() == *path) {
+        out.spiffe_path = std::move(*path);
+        spiffe_path_line = f->line;
+      } else {
+        r_.error(f->line, field_label(*f) + ": " + quote(*path) +
+                              " is not a SPIFFE ID path: use /segment/segment, each segment of "
+                              "[A-Za-z0-9._-] and not . or ..");
+        ok = false;
+      }
+    } else {
+      ok = false;
+    }
+  }
+  if (const Field* f = fields->find("dns_names")) {
+    if (auto items = r_.scalar_list(*f)) {
+      for (auto& item : *items) {
+        const std::string_view base = std::string_view(item.value).starts_with("*.")
+                                          ? std::string_view(item.value).substr(2)
+                                          : std::string_view(item.value);
+        if (is_valid_dns_name(base)) {
+          out.dns_names.push_back(std::move(item.value));
+        } else {
+          r_.error(item.line, quote(item.value) +
+                                  " is not a DNS name: use a lowercase name such as "
+                                  "payments.internal, or \"*.\" and a name for one more label "
+                                  "in front of it");
+          ok = false;
+        }
+      }
+      sort_unique(out.dns_names);
+    } else {
+      ok = false;
+    }
+  }
+  if (const Field* f = fields->find("lifetime")) {
+    if (auto lifetime_value = lifetime(*f)) {
+      out.lifetime = *lifetime_value;
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return out;
 }
 
 void PolicyParser::audience(const YAML::Node& node, int line) {
@@ -470,6 +541,9 @@ void PolicyParser::audience(const YAML::Node& node, int line) {
   }
   if (const Field* f = fields->find("auth_methods")) {
     a.auth_methods = auth_methods(*f, /*service=*/false).value_or(std::vector<std::string>{});
+  }
+  if (const Field* f = fields->find("require_mtls")) {
+    a.require_mtls = r_.boolean(*f).value_or(false);
   }
   if (!audience_name) return;
   a.name = std::move(*audience_name);
@@ -1281,6 +1355,20 @@ void PolicyParser::check_services() {
       r_.error(s.line, "duplicate service " + quote(s.name) + " (first at line " +
                            std::to_string(policy_.services[it->second].line) + ")");
     }
+  }
+  // One SPIFFE ID names one workload: two services with the same path would get each
+  // other's certificates. (A duplicate name is reported above, not again here.)
+  std::unordered_map<std::string_view, std::size_t> by_path;
+  for (std::size_t i = 0; i < policy_.services.size(); ++i) {
+    const Service& s = policy_.services[i];
+    auto [it, inserted] = by_path.emplace(s.certificate.spiffe_path, i);
+    if (inserted) continue;
+    const Service& first = policy_.services[it->second];
+    if (first.name == s.name) continue;
+    r_.error(spiffe_path_lines_[i],
+             "service " + quote(s.name) + " has the spiffe_path " +
+                 quote(s.certificate.spiffe_path) + " of service " + quote(first.name) + " (line " +
+                 std::to_string(spiffe_path_lines_[it->second]) + "): give each service its own");
   }
 }
 

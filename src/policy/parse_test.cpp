@@ -1293,6 +1293,112 @@ TEST(PolicyBasics, LifetimeCaps) {
   EXPECT_EQ(to_string(Sensitivity::kHigh), "high");
 }
 
+TEST(ParsePolicy, ReadsCertificateSettingsAndRequireMtls) {
+  auto parsed = parse_policy(lines({
+      "version: 1",
+      "services:",
+      "  - name: payments",
+      "    auth_methods: [tls_client_auth]",
+      "    certificate:",
+      "      spiffe_path: /ns/prod/sa/payments",
+      "      dns_names: [payments.internal, \"*.payments.svc\", payments.internal]",
+      "      lifetime: 30m",
+      "  - name: web",
+      "audiences:",
+      "  - name: ledger",
+      "    scopes: [read]",
+      "    require_mtls: true",
+      "  - name: reports",
+      "    scopes: [read]",
+  }));
+  ASSERT_TRUE(parsed) << format(parsed.error(), "policy");
+  const CertificateSettings& payments = parsed->services[0].certificate;
+  EXPECT_EQ(payments.spiffe_path, "/ns/prod/sa/payments");
+  EXPECT_THAT(payments.dns_names, ElementsAre("*.payments.svc", "payments.internal"));
+  EXPECT_EQ(payments.lifetime, Seconds{1800});
+  // The defaults: the service's name as the path, no DNS names, one hour.
+  const CertificateSettings& web = parsed->services[1].certificate;
+  EXPECT_EQ(web.spiffe_path, "/web");
+  EXPECT_TRUE(web.dns_names.empty());
+  EXPECT_EQ(web.lifetime, Seconds{3600});
+  EXPECT_TRUE(parsed->audiences[0].require_mtls);
+  EXPECT_FALSE(parsed->audiences[1].require_mtls);
+}
+
+TEST(PolicyErrors, UnknownCertificateField) {
+  EXPECT_ERROR(lines({"version: 1", "services:", "  - name: web",
+                      "    certificate:", "      spiffe_paht: /web"}),
+               5, "unknown field \"spiffe_paht\" in certificate (did you mean spiffe_path?)");
+}
+
+TEST(PolicyErrors, CertificateThatIsNotAMapping) {
+  EXPECT_ERROR(lines({"version: 1", "services:", "  - name: web", "    certificate: /web"}), 4,
+               "certificate");
+}
+
+TEST(PolicyErrors, BadSpiffePath) {
+  for (std::string_view path :
+       {"web", "/", "/a//b", "/a/../b", "/a/./b", "/a/b/", "/a b", "/a%2Fb", "/a?b", "/a#b"}) {
+    SCOPED_TRACE(path);
+    EXPECT_ERROR(lines({"version: 1", "services:", "  - name: web",
+                        "    certificate:", "      spiffe_path: \"" + std::string(path) + "\""}),
+                 5, "is not a SPIFFE ID path");
+  }
+}
+
+TEST(PolicyErrors, BadCertificateDnsName) {
+  for (std::string_view name : {"Payments.internal", "payments_internal", "-payments", "*.", "*",
+                                "a.*.svc", "**.svc", "payments..internal", "*.*.svc"}) {
+    SCOPED_TRACE(name);
+    EXPECT_ERROR(lines({"version: 1", "services:", "  - name: web", "    certificate:",
+                        "      dns_names:", "        - \"" + std::string(name) + "\""}),
+                 6, "is not a DNS name");
+  }
+}
+
+TEST(PolicyErrors, CertificateLifetimeAboveADay) {
+  EXPECT_ERROR(
+      lines({"version: 1", "services:", "  - name: web", "    certificate:", "      lifetime: 2d"}),
+      5, "certificate field \"lifetime\" is 2d, above the limit of 1d");
+  EXPECT_ERROR(
+      lines({"version: 1", "services:", "  - name: web", "    certificate:", "      lifetime: 0s"}),
+      5, "is not a duration");
+}
+
+TEST(PolicyErrors, TwoServicesWithOneSpiffePath) {
+  EXPECT_ERROR(lines({"version: 1", "services:", "  - name: web",
+                      "    certificate:", "      spiffe_path: /edge", "  - name: edge"}),
+               6, "service \"edge\" has the spiffe_path \"/edge\" of service \"web\" (line 5)");
+  EXPECT_ERROR(lines({"version: 1", "services:", "  - name: web",
+                      "    certificate:", "      spiffe_path: /shared", "  - name: api",
+                      "    certificate:", "      spiffe_path: /shared"}),
+               8, "service \"api\" has the spiffe_path \"/shared\" of service \"web\" (line 5)");
+}
+
+TEST(PolicyErrors, RequireMtlsThatIsNotABoolean) {
+  EXPECT_ERROR(lines({"version: 1", "audiences:", "  - name: api", "    scopes: [read]",
+                      "    require_mtls: yes"}),
+               5, "require_mtls");
+}
+
+TEST(PolicyBasics, DnsNames) {
+  EXPECT_TRUE(is_valid_dns_name("payments.internal"));
+  EXPECT_TRUE(is_valid_dns_name("a"));
+  EXPECT_TRUE(is_valid_dns_name("x-1.example"));
+  EXPECT_FALSE(is_valid_dns_name(""));
+  EXPECT_FALSE(is_valid_dns_name("Upper.example"));
+  EXPECT_FALSE(is_valid_dns_name("a..b"));
+  EXPECT_FALSE(is_valid_dns_name("a.b."));
+  EXPECT_FALSE(is_valid_dns_name("-a.b"));
+  EXPECT_FALSE(is_valid_dns_name("a-.b"));
+  EXPECT_FALSE(is_valid_dns_name("*.b"));
+  EXPECT_FALSE(is_valid_dns_name(std::string(64, 'a')));
+  EXPECT_TRUE(is_valid_dns_name(std::string(63, 'a')));
+  std::string long_name;
+  while (long_name.size() < 254) long_name += "abcdefg.";
+  EXPECT_FALSE(is_valid_dns_name(long_name.substr(0, 254)));
+}
+
 TEST(PolicyBasics, FormatsDiagnostics) {
   EXPECT_EQ(format({{.line = 12, .message = "bad"}, {.line = 0, .message = "too large"}}, "p.yaml"),
             "p.yaml:12: bad\np.yaml: too large\n");

@@ -129,6 +129,25 @@ bool attributes_match(const std::map<std::string, std::string>& wanted,
 
 }  // namespace
 
+bool is_valid_dns_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  std::size_t start = 0;
+  while (true) {
+    const std::size_t end = name.find('.', start);
+    const std::string_view label =
+        name.substr(start, end == std::string_view::npos ? std::string_view::npos : end - start);
+    if (label.empty() || label.size() > 63 || label.front() == '-' || label.back() == '-') {
+      return false;
+    }
+    const bool ldh = std::all_of(label.begin(), label.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+    if (!ldh) return false;
+    if (end == std::string_view::npos) return true;
+    start = end + 1;
+  }
+}
+
 bool matches(const Selector& selector, const Service& service) {
   if (selector.name && !glob_match(*selector.name, service.name)) return false;
   if (!attributes_match(selector.attributes, service.attributes)) return false;

@@ -40,6 +40,19 @@ inline constexpr Seconds kHighSensitivityLifetime{300};
 // that outlives a day is no longer a short-lived credential.
 inline constexpr Seconds kMaxLifetime{86400};
 
+// What a service's certificates from sigil's CA say (X509-SVIDs).
+struct CertificateSettings {
+  // The path of its SPIFFE ID (spiffe://<trust domain><spiffe_path>): "/" and segments of
+  // [A-Za-z0-9._-], none "." or ".." (SPIFFE-ID §2.2). "/<service name>" when the file
+  // gives none; unique across services.
+  std::string spiffe_path;
+  // DNS SANs it may ask for, sorted and unique: exact lowercase LDH names, or "*." + a
+  // name, which stands for exactly one more label in front of it (dns_name_allowed()).
+  std::vector<std::string> dns_names;
+  Seconds lifetime{3600};  // of each certificate; at most kMaxCertificateLifetime
+};
+inline constexpr Seconds kMaxCertificateLifetime{86400};
+
 // A workload identity. Its name is also the id of its client (same syntax as a client
 // id chosen by an operator: [a-z0-9][a-z0-9._-]{0,62}).
 struct Service {
@@ -56,6 +69,7 @@ struct Service {
   // an https URL (http only on loopback). Empty: none (keys may be registered through
   // the admin API instead).
   std::string jwks_uri;
+  CertificateSettings certificate;
   int line = 0;  // where it is declared (1-based), for messages
 };
 
@@ -73,6 +87,9 @@ struct Audience {
   // Authentication methods a caller must have used to get a token for this audience;
   // empty: any.
   std::vector<std::string> auth_methods;
+  // Tokens for it are issued only bound to a client certificate (RFC 8705 §3): to a client
+  // that asks over mutual TLS with its certificate.
+  bool require_mtls = false;
   int line = 0;
 
   // max_lifetime, or kHighSensitivityLifetime for a high-sensitivity audience without one.
@@ -231,7 +248,8 @@ inline constexpr std::size_t kMaxPolicyBytes = 64 * 1024 * 1024;
 // names or URIs, references to undefined services or audiences, selectors that match
 // nothing, grant scopes the audience does not declare, grants across environments, and
 // trusted issuers that are not https URLs, hold private keys, allow none/HS* or have a
-// rule that constrains only the issuer (see IssuerRule::constrains).
+// rule that constrains only the issuer (see IssuerRule::constrains), certificate settings
+// with a bad SPIFFE path, DNS name or lifetime, and two services with one SPIFFE path.
 // A YAML syntax error is reported alone: nothing after it can be read.
 std::expected<Policy, std::vector<Diagnostic>> parse_policy(std::string_view yaml);
 
@@ -248,6 +266,11 @@ std::string format_duration(Seconds d);
 // character (byte); everything else literally. O(pattern x text) at worst: a hostile
 // pattern cannot make it backtrack exponentially.
 bool glob_match(std::string_view pattern, std::string_view text);
+
+// A DNS name as certificates carry it: RFC 1035 §2.3.1 labels of lowercase letters,
+// digits and hyphens, not starting or ending with a hyphen, at most 63 bytes each; the
+// name at most 253 bytes. No wildcard.
+bool is_valid_dns_name(std::string_view name);
 
 bool matches(const Selector& selector, const Service& service);
 bool matches(const Selector& selector, const Audience& audience);

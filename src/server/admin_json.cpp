@@ -3,6 +3,9 @@
 #include <algorithm>
 
 #include "http/form.hpp"
+#include "oauth/binding.hpp"
+#include "oauth/client_registry.hpp"
+#include "pki/certificate.hpp"
 
 namespace sigil::server {
 
@@ -19,6 +22,28 @@ json::array string_array(const std::vector<std::string>& values) {
   json::array out;
   for (const auto& v : values) out.emplace_back(v);
   return out;
+}
+
+Result<std::vector<std::string>> pem_certificate_thumbprints(const json::object& o,
+                                                             std::string_view name) {
+  SIGIL_TRY(pems, string_list(o, name));
+  // More could never be registered; refused before any is parsed.
+  if (pems.size() > oauth::kMaxClientCertificates) {
+    return std::unexpected(Error::invalid_argument(std::string(name) + " holds more than " +
+                                                   std::to_string(oauth::kMaxClientCertificates) +
+                                                   " certificates"));
+  }
+  std::vector<std::string> thumbprints;
+  for (const auto& pem : pems) {
+    auto certificates = pki::Certificate::chain_from_pem(pem);
+    if (!certificates || certificates->size() != 1) {
+      return std::unexpected(Error::invalid_argument(
+          std::string(name) +
+          ": each entry must be one PEM certificate (-----BEGIN CERTIFICATE-----)"));
+    }
+    thumbprints.push_back(oauth::certificate_thumbprint(certificates->front().der()));
+  }
+  return thumbprints;
 }
 
 Outcome respond(unsigned status, const json::value& body) {

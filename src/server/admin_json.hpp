@@ -41,4 +41,10 @@ Result<std::optional<std::string>> optional_string(const boost::json::object& o,
 Result<std::optional<std::int64_t>> optional_int(const boost::json::object& o,
                                                  std::string_view name);
 
+// The x5t#S256 thumbprints (RFC 8705 §3.1) of the certificates in member `name`, a list of
+// PEM texts of one certificate each; absent is empty. kInvalidArgument for another type,
+// an entry that is not exactly one PEM certificate, or more than 16 entries.
+Result<std::vector<std::string>> pem_certificate_thumbprints(const boost::json::object& o,
+                                                             std::string_view name);
+
 }  // namespace sigil::server
