@@ -29,6 +29,12 @@ struct Event {
   std::string actor;
   // Federation: the external identity a token came from, "<external iss> <external sub>".
   std::string federated;
+  // Certificates: the SHA-256 fingerprint (hex) of the client certificate the caller
+  // presented over mutual TLS, or of a certificate issued; its serial (hex) and SPIFFE ID
+  // when issued.
+  std::string certificate;
+  std::string serial;
+  std::string spiffe_id;
   std::string source_address;
   Decision decision = Decision::kDeny;
   std::string reason;  // why denied or failed; empty when allowed

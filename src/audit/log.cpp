@@ -70,6 +70,9 @@ std::string to_json_line(const Event& event, std::uint64_t seq) {
   put_if_set(o, "subject", event.subject);
   put_if_set(o, "actor", event.actor);
   put_if_set(o, "federated", event.federated);
+  put_if_set(o, "certificate", event.certificate);
+  put_if_set(o, "serial", event.serial);
+  put_if_set(o, "spiffe_id", event.spiffe_id);
   put_if_set(o, "source", event.source_address);
   o["decision"] = to_string(event.decision);
   put_if_set(o, "reason", event.reason);

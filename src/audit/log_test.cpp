@@ -99,6 +99,23 @@ TEST(ToJsonLine, ActorAndFederatedFollowTheSubjectWhenSet) {
   EXPECT_EQ(line.find("federated"), std::string::npos) << line;
 }
 
+TEST(ToJsonLine, CertificateFieldsFollowFederatedWhenSet) {
+  Event e;
+  e.decision = Decision::kAllow;
+  e.subject = "payments";
+  e.certificate = "ab12";
+  e.serial = "0f";
+  e.spiffe_id = "spiffe://example.org/payments";
+  EXPECT_EQ(to_json_line(e, 8),
+            R"({"seq":8,"time":"1970-01-01T00:00:00.000Z","subject":"payments",)"
+            R"("certificate":"ab12","serial":"0f","spiffe_id":"spiffe://example.org/payments",)"
+            R"("decision":"allow"})");
+  Event plain;
+  const std::string line = to_json_line(plain, 9);
+  EXPECT_EQ(line.find("certificate"), std::string::npos) << line;
+  EXPECT_EQ(line.find("spiffe_id"), std::string::npos) << line;
+}
+
 TEST(ToJsonLine, EscapesWhatJsonRequires) {
   Event e;
   e.reason = "bad \"client\"\n\x01\\";

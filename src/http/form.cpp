@@ -200,8 +200,15 @@ Result<BasicCredentials> parse_basic_authorization(std::string_view header_value
 }
 
 Result<std::string_view> parse_bearer_authorization(std::string_view header_value) {
-  auto token = credentials_for(header_value, "Bearer");
-  if (!token) return std::unexpected(Error::invalid_argument("not Bearer credentials"));
+  return parse_token_authorization(header_value, "Bearer");
+}
+
+Result<std::string_view> parse_token_authorization(std::string_view header_value,
+                                                   std::string_view scheme) {
+  auto token = credentials_for(header_value, scheme);
+  if (!token) {
+    return std::unexpected(Error::invalid_argument("not " + std::string(scheme) + " credentials"));
+  }
   std::string_view t = *token;
   std::size_t i = 0;
   auto is_b64token_char = [](char c) {
@@ -209,9 +216,9 @@ Result<std::string_view> parse_bearer_authorization(std::string_view header_valu
            c == '.' || c == '_' || c == '~' || c == '+' || c == '/';
   };
   while (i < t.size() && is_b64token_char(t[i])) ++i;
-  if (i == 0) return std::unexpected(Error::invalid_argument("Bearer token: empty or bad syntax"));
+  if (i == 0) return std::unexpected(Error::invalid_argument("token: empty or bad syntax"));
   while (i < t.size() && t[i] == '=') ++i;
-  if (i != t.size()) return std::unexpected(Error::invalid_argument("Bearer token: bad syntax"));
+  if (i != t.size()) return std::unexpected(Error::invalid_argument("token: bad syntax"));
   return t;
 }
 

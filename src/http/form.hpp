@@ -67,6 +67,9 @@ Result<BasicCredentials> parse_basic_authorization(std::string_view header_value
 // b64token: 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
 // The result views `header_value`. Fails (kInvalidArgument) otherwise.
 Result<std::string_view> parse_bearer_authorization(std::string_view header_value);
+// The same for another token scheme: "DPoP <token>" (RFC 9449 §7.1).
+Result<std::string_view> parse_token_authorization(std::string_view header_value,
+                                                   std::string_view scheme);
 
 // The scheme of an Authorization header value ("Basic", "Bearer", "DPoP", ...), or empty.
 std::string_view authorization_scheme(std::string_view header_value);

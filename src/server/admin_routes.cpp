@@ -7,6 +7,7 @@
 
 #include "http/form.hpp"
 #include "oauth/access_token.hpp"
+#include "oauth/binding.hpp"
 #include "server/admin_json.hpp"
 #include "server/app.hpp"
 
@@ -55,7 +56,38 @@ json::object client_json(const oauth::Client& c) {
     if (!ec) o["jwks"] = std::move(jwks);
   }
   if (!c.jwks_uri.empty()) o["jwks_uri"] = c.jwks_uri;
+  if (!c.tls_client_auth_subject_dn.empty()) {
+    o["tls_client_auth_subject_dn"] = c.tls_client_auth_subject_dn;
+  }
+  if (!c.tls_client_auth_san_uri.empty()) o["tls_client_auth_san_uri"] = c.tls_client_auth_san_uri;
+  if (!c.tls_client_auth_san_dns.empty()) o["tls_client_auth_san_dns"] = c.tls_client_auth_san_dns;
+  if (!c.tls_client_certificates.empty()) {
+    o["tls_client_certificates"] = string_array(c.tls_client_certificates);
+  }
   return o;
+}
+
+// The RFC 8705 members of a request body, as the registry takes them.
+struct ClientTls {
+  std::string subject_dn;
+  std::string san_uri;
+  std::string san_dns;
+  std::vector<std::string> thumbprints;  // given, and of the PEM certificates given
+};
+
+Result<ClientTls> client_tls(const json::object& body) {
+  ClientTls tls;
+  SIGIL_TRY(subject_dn, optional_string(body, "tls_client_auth_subject_dn"));
+  SIGIL_TRY(san_uri, optional_string(body, "tls_client_auth_san_uri"));
+  SIGIL_TRY(san_dns, optional_string(body, "tls_client_auth_san_dns"));
+  SIGIL_TRY(thumbprints, string_list(body, "tls_client_certificates"));
+  SIGIL_TRY(from_pem, pem_certificate_thumbprints(body, "tls_client_certificates_pem"));
+  tls.subject_dn = subject_dn.value_or("");
+  tls.san_uri = san_uri.value_or("");
+  tls.san_dns = san_dns.value_or("");
+  tls.thumbprints = std::move(thumbprints);
+  tls.thumbprints.insert(tls.thumbprints.end(), from_pem.begin(), from_pem.end());
+  return tls;
 }
 
 // The "jwks" (a JSON object, sent on as text) and "jwks_uri" members of a request body.
@@ -106,7 +138,10 @@ std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& req
   };
   const auto authorization = request.header("Authorization");
   if (!authorization) return unauthorized("no_token", "");
-  auto bearer = http::parse_bearer_authorization(*authorization);
+  // RFC 9449 §7.1: a DPoP-bound token comes with the DPoP scheme.
+  const bool dpop_scheme = http::iequals(http::authorization_scheme(*authorization), "DPoP");
+  auto bearer = dpop_scheme ? http::parse_token_authorization(*authorization, "DPoP")
+                            : http::parse_bearer_authorization(*authorization);
   if (!bearer) {
     return unauthorized("malformed_authorization", "expected Authorization: Bearer <token>");
   }
@@ -151,7 +186,8 @@ std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& req
     BearerClaims entry{std::string(*client_id),
                        std::string(*jti),
                        {},
-                       from_unix(*exp) + s_.keys.settings().leeway};
+                       from_unix(*exp) + s_.keys.settings().leeway,
+                       {}};
     if (const auto scope = jwt->string_claim("scope")) {
       std::string_view rest = *scope;
       while (!rest.empty()) {
@@ -161,6 +197,7 @@ std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& req
       }
     }
     std::sort(entry.scopes.begin(), entry.scopes.end());
+    if (const auto* cnf = jwt->claims().if_contains("cnf")) entry.binding["cnf"] = *cnf;
     cached = std::make_shared<const BearerClaims>(std::move(entry));
     std::unique_lock lock(bearer_mu_);
     // Bounded: a flood of distinct tokens empties the cache instead of growing it.
@@ -174,6 +211,41 @@ std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& req
   }
   if (!s_.clients.is_active(cached->client_id)) {
     return unauthorized("client_disabled", "the token is not valid");
+  }
+  // A sender-constrained token is good only with its certificate or DPoP key.
+  if (!cached->binding.empty() || dpop_scheme) {
+    const auto dpop_headers =
+        std::count_if(request.headers.begin(), request.headers.end(),
+                      [](const auto& header) { return http::iequals(header.first, "DPoP"); });
+    const oauth::PresentedBinding presented{
+        .certificate_der = request.peer_certificate
+                               ? std::string_view(request.peer_certificate->der)
+                               : std::string_view(),
+        .dpop_proof = dpop_headers == 1 ? request.header("DPoP") : std::nullopt,
+        .method = request.method,
+        .url = request_url(request),
+        .dpop_scheme = dpop_scheme,
+    };
+    if (s_.assertions == nullptr || s_.assertions->replays == nullptr) {
+      return unauthorized("replay_check_unavailable", "the token is not valid");
+    }
+    auto bound = oauth::check_token_binding(cached->binding, *bearer, presented, now,
+                                            *s_.assertions->replays, s_.keys.settings().leeway);
+    if (!bound) {
+      event.detail = bound.error().description;
+      auto out = unauthorized(bound.error().reason, bound.error().description);
+      // RFC 9449 §7.1: a DPoP-bound token's challenge names the DPoP scheme.
+      const auto* cnf = cached->binding.if_contains("cnf");
+      if (cnf != nullptr && cnf->is_object() && cnf->as_object().contains("jkt")) {
+        out.error().response.set_header(
+            "WWW-Authenticate",
+            std::string("DPoP realm=\"sigil\", error=\"") +
+                (bound.error().error == oauth::OAuthError::kInvalidDpopProof ? "invalid_dpop_proof"
+                                                                             : "invalid_token") +
+                "\", algs=\"ES256 ES384 EdDSA RS256 PS256\"");
+      }
+      return out;
+    }
   }
   return Caller{std::move(cached)};
 }
@@ -223,6 +295,10 @@ Outcome App::admin(const http::Request& request) {
       out = admin ? admin_policy(request, rest.substr(6), event) : needs_admin();
     } else if (rest == "authorize") {
       out = authorize(request, event, *caller);
+    } else if (rest == "ca" || rest.starts_with("ca/")) {
+      out = admin ? admin_ca(request, rest.substr(2), event) : needs_admin();
+    } else if (rest == "certificates") {
+      out = admin ? list_certificates(request, event) : needs_admin();
     } else {
       out = fail(404, "not_found", "no such endpoint");
     }
@@ -258,11 +334,16 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest,
     }
     if (request.method != "POST") return fail(405, "invalid_request", "use GET or POST");
     event.event = "client.create";
-    auto body = json_body(request, {"id", "name", "attributes", "allowed_scopes",
-                                    "allowed_audiences", "auth_methods", "jwks", "jwks_uri"});
+    auto body =
+        json_body(request, {"id", "name", "attributes", "allowed_scopes", "allowed_audiences",
+                            "auth_methods", "jwks", "jwks_uri", "tls_client_auth_subject_dn",
+                            "tls_client_auth_san_uri", "tls_client_auth_san_dns",
+                            "tls_client_certificates", "tls_client_certificates_pem"});
     if (!body) return from_error(body.error());
     auto keys = client_keys(*body);
     if (!keys) return from_error(keys.error());
+    auto tls = client_tls(*body);
+    if (!tls) return from_error(tls.error());
     oauth::NewClient nc;
     auto id = optional_string(*body, "id");
     auto name = optional_string(*body, "name");
@@ -282,6 +363,10 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest,
     nc.auth_methods = std::move(*methods);
     nc.jwks = std::move(keys->first);
     nc.jwks_uri = std::move(keys->second);
+    nc.tls_client_auth_subject_dn = std::move(tls->subject_dn);
+    nc.tls_client_auth_san_uri = std::move(tls->san_uri);
+    nc.tls_client_auth_san_dns = std::move(tls->san_dns);
+    nc.tls_client_certificates = std::move(tls->thumbprints);
     if (const json::value* attrs = body->if_contains("attributes")) {
       if (!attrs->is_object())
         return fail(400, "invalid_request", "attributes must be an object of strings");
@@ -311,6 +396,23 @@ Outcome App::admin_clients(const http::Request& request, std::string_view rest,
     event.event = "client.show";
     if (request.method != "GET") return fail(405, "invalid_request", "use GET");
     auto client = s_.clients.get(id);
+    if (!client) return from_error(client.error());
+    return respond(200, client_json(*client));
+  }
+  if (action == "tls") {
+    // Replaces every RFC 8705 value at once (a member left out is none), so PUT as well.
+    event.event = "client.set_tls";
+    if (request.method != "POST" && request.method != "PUT") {
+      return fail(405, "invalid_request", "use PUT or POST");
+    }
+    auto body = json_body(request, {"tls_client_auth_subject_dn", "tls_client_auth_san_uri",
+                                    "tls_client_auth_san_dns", "tls_client_certificates",
+                                    "tls_client_certificates_pem"});
+    if (!body) return from_error(body.error());
+    auto tls = client_tls(*body);
+    if (!tls) return from_error(tls.error());
+    auto client = s_.clients.set_tls_auth(id, tls->subject_dn, tls->san_uri, tls->san_dns,
+                                          std::move(tls->thumbprints), now);
     if (!client) return from_error(client.error());
     return respond(200, client_json(*client));
   }

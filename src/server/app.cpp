@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include "base/hex.hpp"
+#include "crypto/digest.hpp"
 #include "http/form.hpp"
 #include "oauth/metadata.hpp"
 
@@ -53,6 +55,7 @@ App::App(Services services)
   routes_.emplace("/.well-known/oauth-authorization-server", RouteEntry{"GET", &App::metadata});
   routes_.emplace("/.well-known/openid-configuration", RouteEntry{"GET", &App::metadata});
   routes_.emplace("/.well-known/jwks.json", RouteEntry{"GET", &App::jwks});
+  routes_.emplace("/v1/bundle", RouteEntry{"GET", &App::bundle});
   routes_.emplace("/healthz", RouteEntry{"GET", &App::healthz});
   routes_.emplace("/readyz", RouteEntry{"GET", &App::readyz});
   routes_.emplace("/metrics", RouteEntry{"GET", &App::metrics});
@@ -60,9 +63,12 @@ App::App(Services services)
 
 void App::handle(http::Request&& request, http::Responder respond) {
   Outcome outcome;
-  if (request.path.starts_with("/v1/")) {
+  const auto it = routes_.find(request.path);
+  if (request.path == "/v1/certificates" && request.method == "POST") {
+    outcome = issue_certificate(request);
+  } else if (it == routes_.end() && request.path.starts_with("/v1/")) {
     outcome = admin(request);
-  } else if (auto it = routes_.find(request.path); it == routes_.end()) {
+  } else if (it == routes_.end()) {
     outcome.response = http::Response::error(404, "not_found", "no such endpoint");
   } else if (request.method != it->second.method &&
              !(request.method == "HEAD" && it->second.method == "GET")) {
@@ -116,6 +122,9 @@ audit::Event App::new_event(const http::Request& request, std::string name) cons
   e.request_id = request.request_id;
   if (auto tp = request.header("traceparent"); tp && tp->size() <= 128) e.traceparent = *tp;
   e.source_address = request.remote_address;
+  if (request.peer_certificate) {
+    e.certificate = hex_encode(crypto::sha256(request.peer_certificate->der));
+  }
   e.decision = audit::Decision::kDeny;
   return e;
 }
@@ -165,7 +174,7 @@ Outcome App::token(const http::Request& request) {
                 false);
   }
   if (auto proof = request.header("DPoP")) token_request.dpop_proof = std::string(*proof);
-  token_request.endpoint_url = s_.issuer + "/oauth2/token";
+  token_request.endpoint_url = request_url(request);
 
   const oauth::TokenOutcome outcome = s_.token_endpoint.handle(token_request, s_.clock.now());
   if (!outcome.ok()) {
@@ -210,6 +219,12 @@ oauth::PresentedCredentials App::presented_credentials(const http::Request& requ
     } else {
       presented.authorization_header_present = true;
     }
+  }
+  // RFC 8705: the client certificate of a mutual-TLS connection authenticates the client
+  // (tls_client_auth, self_signed_tls_client_auth) and binds the token.
+  if (request.peer_certificate) {
+    presented.certificate = oauth::PresentedCertificate{request.peer_certificate->der,
+                                                        request.peer_certificate->chain_verified};
   }
   return presented;
 }
@@ -307,8 +322,9 @@ Outcome App::revoke(const http::Request& request) {
 }
 
 Outcome App::metadata(const http::Request&) {
-  http::Response r = http::Response::json(
-      200, oauth::authorization_server_metadata(s_.issuer, s_.keys.algorithms(s_.clock.now())));
+  http::Response r =
+      http::Response::json(200, oauth::authorization_server_metadata(
+                                    s_.issuer, s_.keys.algorithms(s_.clock.now()), s_.mtls_url));
   r.set_header("Cache-Control", "public, max-age=300");
   return {std::move(r), std::nullopt};
 }

@@ -7,6 +7,8 @@
 // the answer into 500 server_error: fail closed.
 #pragma once
 
+#include <boost/json/object.hpp>
+
 #include <functional>
 #include <map>
 #include <memory>
@@ -19,6 +21,7 @@
 #include "apikeys/service.hpp"
 #include "audit/log.hpp"
 #include "base/clock.hpp"
+#include "ca/authority.hpp"
 #include "http/message.hpp"
 #include "http/metrics.hpp"
 #include "http/server.hpp"
@@ -52,6 +55,14 @@ struct Services {
   std::string policy_file;
   audit::Sink& audit;
   http::MetricsRegistry& metrics;
+  // The certificate authority (docs/certificates.md); null, or not ready: certificates are
+  // not issued (503) and the bundle is empty.
+  ca::CertificateAuthority* ca = nullptr;
+  // The certificates it issued: renewal finds the subject of a presented certificate here.
+  ca::CertificateStore* certificate_records = nullptr;
+  // The mutual-TLS listener's base URL (requests that arrive there have a
+  // peer_certificate): DPoP proofs and client assertions sent there name it. Empty: none.
+  std::string mtls_url = {};
   // Readiness beyond "a key is active": e.g. the store answers. Empty string = ready.
   std::function<std::string()> readiness_problem;
 };
@@ -62,6 +73,9 @@ struct BearerClaims {
   std::string jti;
   std::vector<std::string> scopes;  // sorted
   TimePoint valid_until;
+  // {"cnf": ...} of a sender-constrained token (RFC 8705 §3.1, RFC 9449 §6.1); empty for a
+  // bearer token.
+  boost::json::object binding;
 };
 
 // Who called the /v1 API, from a verified bearer token. Shares the cached claims, so a
@@ -101,6 +115,7 @@ class App {
   Outcome revoke(const http::Request& request);
   Outcome metadata(const http::Request& request);
   Outcome jwks(const http::Request& request);
+  Outcome bundle(const http::Request& request);
   Outcome healthz(const http::Request& request);
   Outcome readyz(const http::Request& request);
   Outcome metrics(const http::Request& request);
@@ -126,6 +141,20 @@ class App {
   Outcome admin_api_keys(const http::Request& request, std::string_view rest, audit::Event& event,
                          const Caller& caller);
   Outcome verify_api_key(const http::Request& request, audit::Event& event, const Caller& caller);
+
+  // Certificates (certificate_routes.cpp): POST /v1/certificates, authorised by one of
+  // our tokens with scope cert:issue, a trusted external issuer's token, or (renewal) the
+  // client certificate of the mutual-TLS connection; /v1/ca and GET /v1/certificates with
+  // sigil:admin.
+  Outcome issue_certificate(const http::Request& request);
+  Outcome admin_ca(const http::Request& request, std::string_view rest, audit::Event& event);
+  Outcome list_certificates(const http::Request& request, audit::Event& event);
+  // Who asks for a certificate: the service or client id, or the outcome refusing it.
+  std::expected<std::string, Outcome> certificate_requester(const http::Request& request,
+                                                            audit::Event& event);
+  // The URL a request was sent to, without query: the issuer's, or the mutual-TLS
+  // listener's for a request that arrived there.
+  std::string request_url(const http::Request& request) const;
 
   // Policy (policy_routes.cpp): /v1/policy... with sigil:admin; /v1/authorize with
   // sigil:admin or sigil:authorize.

@@ -9,8 +9,14 @@
 
 #include "apikeys/testing/memory_store.hpp"
 #include "base/base64url.hpp"
+#include "base/hex.hpp"
+#include "ca/testing/memory_ca_store.hpp"
 #include "jose/jws.hpp"
+#include "oauth/binding.hpp"
+#include "oauth/testing/certificates.hpp"
 #include "oauth/testing/memory_store.hpp"
+#include "pki/certificate.hpp"
+#include "pki/testing.hpp"
 
 namespace sigil::server {
 namespace {
@@ -20,6 +26,7 @@ using oauth::testing::MemoryStore;
 
 const std::string kIssuer = "https://sigil.test";
 const std::string kMasterKey(32, '\x42');
+const std::string kMtlsUrl = "https://sigil.test:8443";
 
 // An audit sink that holds each completion until the test releases it.
 class HeldSink final : public audit::Sink {
@@ -53,6 +60,7 @@ class AppTest : public ::testing::Test {
                                                        revocations_.get());
     policy_admin_ = std::move(*oauth::PolicyAdministration::load(store_, *clients_, policy_));
     api_keys_ = std::move(*apikeys::ApiKeyService::load(key_store_, key_store_));
+    ca_ = std::move(*ca::CertificateAuthority::load(ca_store_, ca_store_, kMasterKey));
     make_app();
     auto admin = clients_->create({.id = "admin",
                                    .name = "admin",
@@ -81,6 +89,9 @@ class AppTest : public ::testing::Test {
                                           .policy_file = policy_file_,
                                           .audit = sink_,
                                           .metrics = metrics_,
+                                          .ca = ca_.get(),
+                                          .certificate_records = &ca_store_,
+                                          .mtls_url = kMtlsUrl,
                                           .readiness_problem = {}});
   }
 
@@ -145,6 +156,8 @@ class AppTest : public ::testing::Test {
   std::string policy_file_;  // set before SetUp() to test the file mode
   apikeys::testing::MemoryStore key_store_;
   std::unique_ptr<apikeys::ApiKeyService> api_keys_;
+  ca::testing::MemoryCaStore ca_store_;
+  std::unique_ptr<ca::CertificateAuthority> ca_;
   std::unique_ptr<App> app_;
   std::string admin_secret_;
   oauth::ReplayCache replays_;
@@ -621,6 +634,82 @@ TEST_F(AppTest, AdminRegistersAClientWithKeysAndNoSecret) {
             404u);
 }
 
+TEST_F(AppTest, AdminRegistersAndChangesAClientsCertificates) {
+  const std::string token = admin_token();
+  const std::string der = oauth::testing::make_certificate_der({.subject = {{"CN", "edge"}}});
+  ASSERT_FALSE(der.empty());
+  const std::string pem = pki::pem_encode("CERTIFICATE", der);
+  const std::string thumbprint = oauth::certificate_thumbprint(der);
+  json::object request{{"id", "payments"},
+                       {"name", "Payments"},
+                       {"tls_client_auth_san_uri", "spiffe://example.org/payments"},
+                       {"tls_client_certificates_pem", json::array{pem}}};
+  auto created =
+      send_released(admin_request("POST", "/v1/clients", json::serialize(request), token));
+  ASSERT_EQ(created.status, 201u) << created.body;
+  auto body = json::parse(created.body).as_object();
+  EXPECT_FALSE(body.contains("client_secret"));
+  const auto& client = body.at("client").as_object();
+  EXPECT_EQ(client.at("auth_methods"),
+            (json::array{"self_signed_tls_client_auth", "tls_client_auth"}));
+  EXPECT_EQ(client.at("tls_client_auth_san_uri").as_string(), "spiffe://example.org/payments");
+  EXPECT_EQ(client.at("tls_client_certificates"), (json::array{json::string(thumbprint)}));
+  EXPECT_FALSE(client.contains("tls_client_auth_san_dns"));
+  auto shown = send_released(admin_request("GET", "/v1/clients/payments", "", token));
+  ASSERT_EQ(shown.status, 200u);
+  EXPECT_EQ(json::parse(shown.body).at("tls_client_certificates"),
+            (json::array{json::string(thumbprint)}));
+
+  // Two subject values, a PEM that is not one certificate, a thumbprint that is not one.
+  for (const json::object& bad :
+       {json::object{{"name", "x"},
+                     {"tls_client_auth_san_uri", "spiffe://example.org/x"},
+                     {"tls_client_auth_san_dns", "x.internal"}},
+        json::object{{"name", "x"}, {"tls_client_certificates_pem", json::array{"not a PEM"}}},
+        json::object{{"name", "x"}, {"tls_client_certificates_pem", json::array{pem + pem}}},
+        json::object{{"name", "x"}, {"tls_client_certificates_pem", pem}},
+        json::object{{"name", "x"}, {"tls_client_certificates", json::array{"short"}}},
+        json::object{{"name", "x"}, {"auth_methods", json::array{"tls_client_auth"}}}}) {
+    auto refused = send_released(admin_request("POST", "/v1/clients", json::serialize(bad), token));
+    EXPECT_EQ(refused.status, 400u) << json::serialize(bad);
+    EXPECT_EQ(json::parse(refused.body).at("error").as_string(), "invalid_request");
+  }
+
+  // PUT /tls replaces every value: a DNS SAN now, no certificates.
+  auto changed =
+      send_released(admin_request("PUT", "/v1/clients/payments/tls",
+                                  R"({"tls_client_auth_san_dns":"payments.internal"})", token));
+  ASSERT_EQ(changed.status, 200u) << changed.body;
+  auto after = json::parse(changed.body).as_object();
+  EXPECT_EQ(after.at("tls_client_auth_san_dns").as_string(), "payments.internal");
+  EXPECT_FALSE(after.contains("tls_client_auth_san_uri"));
+  EXPECT_FALSE(after.contains("tls_client_certificates"));
+  EXPECT_EQ(after.at("auth_methods"), (json::array{"tls_client_auth"}));
+  EXPECT_EQ(sink_.events.back().event, "client.set_tls");
+  EXPECT_EQ(sink_.events.back().subject, "payments");
+  // POST does the same; thumbprints are taken as they are.
+  auto posted = send_released(admin_request(
+      "POST", "/v1/clients/payments/tls",
+      json::serialize(
+          json::object{{"tls_client_certificates", json::array{json::string(thumbprint)}}}),
+      token));
+  ASSERT_EQ(posted.status, 200u) << posted.body;
+  EXPECT_EQ(json::parse(posted.body).at("auth_methods"),
+            (json::array{"self_signed_tls_client_auth"}));
+  // Nothing left to authenticate with is a conflict; an unknown client, a wrong method.
+  EXPECT_EQ(send_released(admin_request("PUT", "/v1/clients/payments/tls", "{}", token)).status,
+            409u);
+  EXPECT_EQ(send_released(admin_request("PUT", "/v1/clients/nobody/tls",
+                                        R"({"tls_client_auth_san_dns":"x.internal"})", token))
+                .status,
+            404u);
+  EXPECT_EQ(send_released(admin_request("GET", "/v1/clients/payments/tls", "", token)).status,
+            405u);
+  EXPECT_EQ(send_released(admin_request("PUT", "/v1/clients/payments/tls", R"({"bogus":1})", token))
+                .status,
+            400u);
+}
+
 // ---- token exchange ----
 
 TEST_F(AppTest, TokenExchangeIsAuditedWithSubjectActorAndFederatedIdentity) {
@@ -731,6 +820,262 @@ issuers:
   EXPECT_NE(metrics.find("sigil_tokens_issued_total{grant_type=\"client_credentials\"} 1"),
             std::string::npos)
       << metrics;
+}
+
+// --- certificates ----------------------------------------------------------------------
+
+class CertificateRoutesTest : public AppTest {
+ protected:
+  void SetUp() override {
+    AppTest::SetUp();
+    auto td = pki::TrustDomain::parse("example.org");
+    ASSERT_TRUE(ca_->initialise(*td, {}, clock_.now()));
+    auto workload = clients_->create({.id = "payments",
+                                      .name = "payments",
+                                      .attributes = {},
+                                      .allowed_scopes = {"cert:issue"},
+                                      .allowed_audiences = {kIssuer},
+                                      .auth_methods = {}},
+                                     clock_.now());
+    ASSERT_TRUE(workload);
+    workload_secret_ = workload->secret.reveal();
+  }
+
+  std::string workload_token() {
+    auto r =
+        send_released(token_request("payments", workload_secret_, "grant_type=client_credentials"));
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return std::string(json::parse(r.body).at("access_token").as_string());
+  }
+
+  static std::string csr_pem() {
+    auto key = pki::testing::make_key("EC", "P-256");
+    return pki::testing::pem_of("CERTIFICATE REQUEST", pki::testing::make_csr_der(key.get()));
+  }
+
+  static std::string csr_body(const std::string& extra = "") {
+    json::object body{{"csr", csr_pem()}};
+    std::string text = json::serialize(body);
+    if (!extra.empty()) text = text.substr(0, text.size() - 1) + "," + extra + "}";
+    return text;
+  }
+
+  http::Response issue(const std::string& body, const std::string& token) {
+    return send_released(admin_request("POST", "/v1/certificates", body, token));
+  }
+
+  std::string workload_secret_;
+};
+
+TEST_F(CertificateRoutesTest, IssuesTheCallersSpiffeIdAndAuditsTheCertificate) {
+  auto r = issue(csr_body(), workload_token());
+  ASSERT_EQ(r.status, 201u) << r.body;
+  const auto body = json::parse(r.body).as_object();
+  EXPECT_EQ(body.at("spiffe_id").as_string(), "spiffe://example.org/payments");
+  EXPECT_EQ(body.at("not_after").as_int64() - body.at("not_before").as_int64(), 3600);
+  auto certificate = pki::Certificate::from_pem(body.at("certificate").as_string());
+  ASSERT_TRUE(certificate);
+  // The CSR asked for CN=admin; the certificate ignores it.
+  EXPECT_EQ(certificate->uri_sans(), std::vector<std::string>{"spiffe://example.org/payments"});
+  EXPECT_EQ(certificate->subject().find("admin"), std::string::npos) << certificate->subject();
+  auto chain = pki::Certificate::chain_from_pem(body.at("chain").as_string());
+  ASSERT_TRUE(chain);
+  EXPECT_EQ(chain->size(), 2u);
+  EXPECT_NE(std::string(body.at("bundle").as_string()).find("BEGIN CERTIFICATE"),
+            std::string::npos);
+
+  const auto& e = sink_.events.back();
+  EXPECT_EQ(e.event, "certificate.issue");
+  EXPECT_EQ(e.decision, audit::Decision::kAllow);
+  EXPECT_EQ(e.client_id, "payments");
+  EXPECT_EQ(e.subject, "payments");
+  EXPECT_EQ(e.spiffe_id, "spiffe://example.org/payments");
+  EXPECT_EQ(e.serial, body.at("serial").as_string());
+  EXPECT_EQ(e.certificate, body.at("fingerprint_sha256").as_string());
+  EXPECT_EQ(e.certificate, hex_encode(certificate->fingerprint_sha256()));
+  // Recorded for renewal and listing.
+  EXPECT_TRUE(ca_store_.get_certificate(e.serial));
+}
+
+TEST_F(CertificateRoutesTest, ShorterLifetimeOnRequestNeverLonger) {
+  auto r = issue(csr_body(R"("lifetime":600)"), workload_token());
+  ASSERT_EQ(r.status, 201u) << r.body;
+  auto body = json::parse(r.body).as_object();
+  EXPECT_EQ(body.at("not_after").as_int64() - body.at("not_before").as_int64(), 600);
+  r = issue(csr_body(R"("lifetime":90000)"), workload_token());
+  ASSERT_EQ(r.status, 201u) << r.body;
+  body = json::parse(r.body).as_object();
+  EXPECT_EQ(body.at("not_after").as_int64() - body.at("not_before").as_int64(), 3600);
+  EXPECT_EQ(issue(csr_body(R"("lifetime":0)"), workload_token()).status, 400u);
+}
+
+TEST_F(CertificateRoutesTest, RefusesWhatThePolicyDoesNotAllowOrCannotParse) {
+  const std::string token = workload_token();
+  auto r = issue(csr_body(R"("dns_names":["payments.internal"])"), token);
+  EXPECT_EQ(r.status, 403u) << r.body;
+  EXPECT_EQ(sink_.events.back().reason, "dns_name_not_allowed");
+
+  r = issue(
+      R"({"csr":"-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"})",
+      token);
+  EXPECT_EQ(r.status, 400u) << r.body;
+  EXPECT_EQ(json::parse(r.body).at("error").as_string(), "invalid_request");
+  EXPECT_EQ(sink_.events.back().reason, "invalid_csr");
+
+  auto weak = pki::testing::make_key("RSA", nullptr, 1024);
+  json::object body{
+      {"csr", pki::testing::pem_of("CERTIFICATE REQUEST", pki::testing::make_csr_der(weak.get()))}};
+  EXPECT_EQ(issue(json::serialize(body), token).status, 400u);
+  EXPECT_EQ(issue("{}", token).status, 400u);
+  EXPECT_EQ(issue(R"({"csr":"x","subject":"admin"})", token).status, 400u);
+  EXPECT_EQ(sink_.events.back().decision, audit::Decision::kDeny);
+}
+
+TEST_F(CertificateRoutesTest, NeedsScopeCertIssueOrAToken) {
+  auto r = issue(csr_body(), admin_token());  // sigil:admin is not cert:issue
+  EXPECT_EQ(r.status, 403u) << r.body;
+  EXPECT_EQ(json::parse(r.body).at("error").as_string(), "insufficient_scope");
+  http::Request anonymous = admin_request("POST", "/v1/certificates", csr_body(), "x");
+  anonymous.headers.erase(anonymous.headers.begin());
+  r = send_released(anonymous);
+  EXPECT_EQ(r.status, 401u) << r.body;
+  EXPECT_EQ(sink_.events.back().reason, "no_credentials");
+  r = issue(csr_body(), "not-a-token");
+  EXPECT_EQ(r.status, 401u) << r.body;
+}
+
+TEST_F(CertificateRoutesTest, RenewsWithTheCurrentCertificateOverMutualTls) {
+  auto first = issue(csr_body(), workload_token());
+  ASSERT_EQ(first.status, 201u);
+  auto certificate =
+      pki::Certificate::from_pem(json::parse(first.body).at("certificate").as_string());
+  ASSERT_TRUE(certificate);
+
+  http::Request renew = admin_request("POST", "/v1/certificates", csr_body(), "x");
+  renew.headers.erase(renew.headers.begin());  // no Authorization: the certificate speaks
+  renew.peer_certificate = std::make_shared<const http::PeerCertificate>(
+      http::PeerCertificate{certificate->der(), true});
+  auto r = send_released(renew);
+  ASSERT_EQ(r.status, 201u) << r.body;
+  EXPECT_EQ(json::parse(r.body).at("spiffe_id").as_string(), "spiffe://example.org/payments");
+  EXPECT_EQ(sink_.events.back().auth_method, "certificate");
+  EXPECT_EQ(sink_.events.back().client_id, "payments");
+
+  // Not verified against the CA (a self-signed certificate let in): refused.
+  renew.peer_certificate = std::make_shared<const http::PeerCertificate>(
+      http::PeerCertificate{certificate->der(), false});
+  EXPECT_EQ(send_released(renew).status, 401u);
+  EXPECT_EQ(sink_.events.back().reason, "certificate_not_trusted");
+
+  // A certificate sigil never issued (another CA of the same trust domain).
+  ca::testing::MemoryCaStore other_store;
+  auto other = ca::CertificateAuthority::load(other_store, other_store, kMasterKey);
+  ASSERT_TRUE((*other)->initialise(*pki::TrustDomain::parse("example.org"), {}, clock_.now()));
+  auto key = crypto::Key::generate(crypto::KeyType::kEcP256);
+  auto foreign =
+      (*other)->issue(*key, {.subject = "payments", .spiffe_path = "/payments"}, clock_.now());
+  ASSERT_TRUE(foreign);
+  renew.peer_certificate = std::make_shared<const http::PeerCertificate>(
+      http::PeerCertificate{foreign->certificate.der(), true});
+  EXPECT_EQ(send_released(renew).status, 401u);
+  EXPECT_EQ(sink_.events.back().reason, "certificate_unknown");
+
+  // The client disabled: its certificate renews nothing.
+  renew.peer_certificate = std::make_shared<const http::PeerCertificate>(
+      http::PeerCertificate{certificate->der(), true});
+  ASSERT_TRUE(clients_->set_status("payments", oauth::ClientStatus::kDisabled, clock_.now()));
+  EXPECT_EQ(send_released(renew).status, 401u);
+  EXPECT_EQ(sink_.events.back().reason, "client_disabled");
+}
+
+TEST_F(CertificateRoutesTest, BundleInPemAndAsSpiffeBundle) {
+  http::Request r;
+  r.method = "GET";
+  r.path = r.target = "/v1/bundle";
+  auto pem = send_released(r);
+  ASSERT_EQ(pem.status, 200u);
+  EXPECT_EQ(pem.header("Content-Type"), "application/pem-certificate-chain");
+  auto roots = pki::Certificate::chain_from_pem(pem.body);
+  ASSERT_TRUE(roots);
+  EXPECT_EQ(roots->size(), 1u);
+  EXPECT_TRUE(roots->front().is_ca());
+
+  r.query = "format=spiffe";
+  auto spiffe = send_released(r);
+  ASSERT_EQ(spiffe.status, 200u) << spiffe.body;
+  const auto keys = json::parse(spiffe.body).at("keys").as_array();
+  ASSERT_EQ(keys.size(), 1u);
+  EXPECT_EQ(keys[0].at("use").as_string(), "x509-svid");
+  r.query = "format=der";
+  EXPECT_EQ(send_released(r).status, 400u);
+}
+
+TEST_F(CertificateRoutesTest, UnavailableUntilTheCaIsInitialised) {
+  ca::testing::MemoryCaStore empty;
+  ca_ = std::move(*ca::CertificateAuthority::load(empty, empty, kMasterKey));
+  make_app();
+  auto r = issue(csr_body(), workload_token());
+  EXPECT_EQ(r.status, 503u) << r.body;
+  EXPECT_EQ(sink_.events.back().reason, "ca_not_ready");
+  http::Request bundle;
+  bundle.method = "GET";
+  bundle.path = bundle.target = "/v1/bundle";
+  EXPECT_EQ(send_released(bundle).status, 503u);
+}
+
+TEST_F(CertificateRoutesTest, AdminShowsRotatesAndListsCertificates) {
+  const std::string token = admin_token();
+  ASSERT_EQ(issue(csr_body(), workload_token()).status, 201u);
+  auto shown = send_released(admin_request("GET", "/v1/ca", "", token));
+  ASSERT_EQ(shown.status, 200u) << shown.body;
+  EXPECT_EQ(json::parse(shown.body).at("trust_domain").as_string(), "example.org");
+  EXPECT_EQ(json::parse(shown.body).at("keys").as_array().size(), 2u);
+
+  clock_.advance(Seconds{1});  // a new intermediate signs from the next whole second
+  auto rotated = send_released(admin_request("POST", "/v1/ca/rotate", "", token));
+  ASSERT_EQ(rotated.status, 201u) << rotated.body;
+  EXPECT_EQ(sink_.events.back().event, "ca.rotate");
+  EXPECT_EQ(json::parse(rotated.body).at("state").as_string(), "active");
+
+  http::Request list = admin_request("GET", "/v1/certificates", "", token);
+  list.query = "spiffe_id=spiffe://example.org/payments";
+  auto listed = send_released(list);
+  ASSERT_EQ(listed.status, 200u) << listed.body;
+  EXPECT_EQ(json::parse(listed.body).at("certificates").as_array().size(), 1u);
+
+  // A workload's token does not administer the CA.
+  EXPECT_EQ(send_released(admin_request("GET", "/v1/ca", "", workload_token())).status, 403u);
+}
+
+TEST_F(CertificateRoutesTest, CertificateBoundTokenOnlyWithItsCertificate) {
+  auto issued = issue(csr_body(), workload_token());
+  ASSERT_EQ(issued.status, 201u);
+  auto mine = pki::Certificate::from_pem(json::parse(issued.body).at("certificate").as_string());
+  auto other_issued = issue(csr_body(), workload_token());
+  auto other =
+      pki::Certificate::from_pem(json::parse(other_issued.body).at("certificate").as_string());
+  ASSERT_TRUE(mine && other);
+  auto on_mtls = [](http::Request r, const pki::Certificate& c) {
+    r.peer_certificate =
+        std::make_shared<const http::PeerCertificate>(http::PeerCertificate{c.der(), true});
+    return r;
+  };
+
+  // A token obtained over mutual TLS is bound to the certificate.
+  auto t = send_released(
+      on_mtls(token_request("payments", workload_secret_, "grant_type=client_credentials"), *mine));
+  ASSERT_EQ(t.status, 200u) << t.body;
+  const std::string token(json::parse(t.body).at("access_token").as_string());
+
+  const std::string body = csr_body();
+  auto r = send_released(on_mtls(admin_request("POST", "/v1/certificates", body, token), *mine));
+  EXPECT_EQ(r.status, 201u) << r.body;
+  r = send_released(on_mtls(admin_request("POST", "/v1/certificates", body, token), *other));
+  EXPECT_EQ(r.status, 401u) << r.body;
+  EXPECT_EQ(sink_.events.back().reason, "certificate_mismatch");
+  r = send_released(admin_request("POST", "/v1/certificates", body, token));
+  EXPECT_EQ(r.status, 401u) << r.body;
+  EXPECT_EQ(sink_.events.back().reason, "certificate_required");
 }
 
 }  // namespace

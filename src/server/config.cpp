@@ -48,6 +48,20 @@ Setting text(std::string_view name, std::string Config::*field) {
           }};
 }
 
+Setting flag(std::string_view name, bool Config::*field) {
+  return {name, [=](Config& c, const std::string& v) -> Result<void> {
+            if (v == "true" || v == "1" || v == "yes") {
+              c.*field = true;
+            } else if (v == "false" || v == "0" || v == "no") {
+              c.*field = false;
+            } else {
+              return std::unexpected(Error::invalid_argument(
+                  std::string(name) + ": expected true or false, got '" + v + "'"));
+            }
+            return Ok();
+          }};
+}
+
 const std::vector<Setting>& settings() {
   static const std::vector<Setting> table = {
       text("data", &Config::data_dir),
@@ -68,6 +82,12 @@ const std::vector<Setting>& settings() {
       text("policy", &Config::policy_file),
       number("max_policy_bytes", &Config::max_policy_bytes, 1024, 256 * 1024 * 1024),
       text("fetch_ca_file", &Config::fetch_ca_file),
+      text("mtls_listen", &Config::mtls_listen),
+      text("mtls_dns_names", &Config::mtls_dns_names),
+      flag("mtls_allow_self_signed", &Config::mtls_allow_self_signed),
+      text("mtls_url", &Config::mtls_url),
+      text("mtls_cert", &Config::mtls_cert),
+      text("mtls_key", &Config::mtls_key),
   };
   return table;
 }
@@ -129,12 +149,34 @@ Result<void> validate(const Config& c) {
     return std::unexpected(Error::invalid_argument(
         "signing_alg: '" + c.signing_alg + "' is not one of ES256 ES384 EdDSA RS256 PS256"));
   }
-  const auto colon = c.listen.rfind(':');
-  if (colon == std::string::npos || colon == 0) {
-    return std::unexpected(
-        Error::invalid_argument("listen: expected HOST:PORT, got '" + c.listen + "'"));
+  for (const auto& [name, value] :
+       {std::pair<std::string_view, const std::string&>{"listen", c.listen},
+        {"mtls_listen", c.mtls_listen}}) {
+    if (name == "mtls_listen" && value.empty()) continue;
+    const auto colon = value.rfind(':');
+    if (colon == std::string::npos || colon == 0) {
+      return std::unexpected(
+          Error::invalid_argument(std::string(name) + ": expected HOST:PORT, got '" + value + "'"));
+    }
+    SIGIL_CHECK(parse_int(std::string(name) + " port", value.substr(colon + 1), 0, 65535));
   }
-  SIGIL_CHECK(parse_int("listen port", c.listen.substr(colon + 1), 0, 65535));
+  if (c.mtls_cert.empty() != c.mtls_key.empty()) {
+    return std::unexpected(
+        Error::invalid_argument("mtls_cert and mtls_key go together: set both or neither"));
+  }
+  if (!c.mtls_listen.empty() && c.mtls_cert.empty() && c.mtls_dns_names.empty()) {
+    return std::unexpected(Error::invalid_argument(
+        "mtls_dns_names: name at least one DNS name for sigil's own certificate"));
+  }
+  if (!c.mtls_url.empty()) {
+    auto url = boost::urls::parse_absolute_uri(c.mtls_url);
+    if (!url || url->scheme() != "https" || url->has_query() || url->has_fragment() ||
+        url->host().empty() || c.mtls_url.back() == '/') {
+      return std::unexpected(Error::invalid_argument(
+          "mtls_url: expected an https URL without query, fragment or trailing slash, got '" +
+          c.mtls_url + "'"));
+    }
+  }
   if (!c.issuer.empty()) {
     auto url = boost::urls::parse_absolute_uri(c.issuer);
     if (!url || (url->scheme() != "http" && url->scheme() != "https") || url->has_query() ||

@@ -36,6 +36,21 @@ struct Config {
   // fetch_ca_file / SIGIL_FETCH_CA_FILE: PEM CAs trusted when fetching clients' jwks_uri and
   // external issuers' discovery documents and keys; empty: the system's trust store.
   std::string fetch_ca_file;
+  // The mutual-TLS listener (docs/certificates.md). mtls_listen / SIGIL_MTLS_LISTEN:
+  // HOST:PORT; empty: none. It needs the CA (`sigil ca init`).
+  std::string mtls_listen;
+  // mtls_dns_names: comma-separated DNS names of sigil's own certificate on that listener.
+  std::string mtls_dns_names = "localhost";
+  // mtls_allow_self_signed: also admit a lone self-signed client certificate
+  // (self_signed_tls_client_auth, RFC 8705 §2.2).
+  bool mtls_allow_self_signed = false;
+  // mtls_url: the listener's base URL as clients reach it (metadata's
+  // mtls_endpoint_aliases); default https://<first DNS name>:<port>.
+  std::string mtls_url;
+  // mtls_cert / mtls_key: the listener's own certificate and key (PEM files); by default
+  // sigil issues itself one from its CA (spiffe://<trust domain>/sigil) and renews it.
+  std::string mtls_cert;
+  std::string mtls_key;
 };
 
 // Builds the configuration: defaults, then the YAML file (when `file` is non-empty; unknown

@@ -63,6 +63,34 @@ TEST(Config, RejectsBadValues) {
   EXPECT_TRUE(load_config("", {}, {{"issuer", "https://sigil.example.com:8443/tenant"}}));
 }
 
+TEST(Config, MutualTlsSettings) {
+  const auto file = write_file(
+      "mtls_listen: 127.0.0.1:8443\nmtls_dns_names: sigil.internal, localhost\n"
+      "mtls_allow_self_signed: true\n");
+  auto c = load_config(file, {{"SIGIL_MTLS_URL", "https://sigil.internal:8443"}}, {});
+  std::remove(file.c_str());
+  ASSERT_TRUE(c) << c.error().message;
+  EXPECT_EQ(c->mtls_listen, "127.0.0.1:8443");
+  EXPECT_EQ(c->mtls_dns_names, "sigil.internal, localhost");
+  EXPECT_TRUE(c->mtls_allow_self_signed);
+  EXPECT_EQ(c->mtls_url, "https://sigil.internal:8443");
+  // Off by default.
+  auto d = load_config("", {}, {});
+  ASSERT_TRUE(d);
+  EXPECT_TRUE(d->mtls_listen.empty());
+  EXPECT_FALSE(d->mtls_allow_self_signed);
+}
+
+TEST(Config, RejectsBadMutualTlsSettings) {
+  EXPECT_FALSE(load_config("", {}, {{"mtls_listen", "8443"}}));
+  EXPECT_FALSE(load_config("", {}, {{"mtls_listen", "127.0.0.1:70000"}}));
+  EXPECT_FALSE(load_config("", {}, {{"mtls_allow_self_signed", "maybe"}}));
+  EXPECT_FALSE(load_config("", {}, {{"mtls_cert", "a.pem"}}));
+  EXPECT_FALSE(load_config("", {}, {{"mtls_url", "http://sigil:8443"}}));
+  EXPECT_FALSE(load_config("", {}, {{"mtls_url", "https://sigil:8443/"}}));
+  EXPECT_FALSE(load_config("", {}, {{"mtls_listen", "127.0.0.1:8443"}, {"mtls_dns_names", ""}}));
+}
+
 TEST(Config, MalformedYamlIsAnError) {
   const auto file = write_file("listen: [unclosed\n");
   auto c = load_config(file, {}, {});

@@ -12,6 +12,7 @@
 
 #include "apikeys/service.hpp"
 #include "audit/file_log.hpp"
+#include "ca/authority.hpp"
 #include "http/server.hpp"
 #include "oauth/client_authentication.hpp"
 #include "oauth/client_registry.hpp"
@@ -24,6 +25,7 @@
 #include "server/data_dir.hpp"
 #include "server/key_fetcher.hpp"
 #include "server/log_text.hpp"
+#include "server/own_certificate.hpp"
 #include "server/policy_file.hpp"
 #include "server/settings.hpp"
 #include "store/sqlite/sqlite_store.hpp"
@@ -43,6 +45,29 @@ void set_up_logging(const Config& config) {
 int fail(std::string_view what, const Error& e) {
   std::cerr << "sigil: " << what << ": " << e.message << "\n";
   return 1;
+}
+
+// "a, b,c" -> {"a", "b", "c"}.
+std::vector<std::string> split_names(std::string_view text) {
+  std::vector<std::string> names;
+  while (!text.empty()) {
+    const auto comma = text.find(',');
+    std::string_view name = text.substr(0, comma);
+    while (!name.empty() && name.front() == ' ') name.remove_prefix(1);
+    while (!name.empty() && name.back() == ' ') name.remove_suffix(1);
+    if (!name.empty()) names.emplace_back(name);
+    text = comma == std::string_view::npos ? std::string_view{} : text.substr(comma + 1);
+  }
+  return names;
+}
+
+// The mutual-TLS listener's base URL: mtls_url, or https://<first DNS name>:<port>.
+std::string mtls_base_url(const Config& config) {
+  if (config.mtls_listen.empty()) return "";
+  if (!config.mtls_url.empty()) return config.mtls_url;
+  const auto names = split_names(config.mtls_dns_names);
+  const std::string host = names.empty() ? "localhost" : names.front();
+  return "https://" + host + ":" + config.mtls_listen.substr(config.mtls_listen.rfind(':') + 1);
 }
 
 }  // namespace
@@ -84,11 +109,18 @@ int run_serve(const Config& config) {
   auto audit_log = audit::FileAuditLog::open(paths.audit_log);
   if (!audit_log) return fail("cannot open the audit log", audit_log.error());
 
+  auto authority = ca::CertificateAuthority::load(**store, **store, master_key->reveal());
+  if (!authority) return fail("cannot load the certificate authority", authority.error());
+
   auto api_keys = apikeys::ApiKeyService::load(**store, **store);
   if (!api_keys) return fail("cannot load the API keys", api_keys.error());
 
   policy::PolicyHolder policy;
-  auto policy_admin = oauth::PolicyAdministration::load(**store, **clients, policy);
+  // Services that authenticate with tls_client_auth present their SPIFFE ID, in the CA's
+  // trust domain.
+  const auto trust_domain = (*authority)->trust_domain();
+  auto policy_admin = oauth::PolicyAdministration::load(**store, **clients, policy,
+                                                        trust_domain ? trust_domain->name() : "");
   if (!policy_admin) return fail("cannot load the policy", policy_admin.error());
   std::optional<PolicyFile> policy_file;
   if (!config.policy_file.empty()) {
@@ -106,11 +138,19 @@ int run_serve(const Config& config) {
   // assertion may name the issuer or the endpoint it is sent to (RFC 7523 §3).
   KeyFetcher key_fetcher(clock, {.ca_file = config.fetch_ca_file});
   oauth::ReplayCache replays;
+  const std::string mtls_url = mtls_base_url(config);
+  std::vector<std::string> assertion_audiences = {
+      issuer, issuer + "/oauth2/token", issuer + "/oauth2/introspect", issuer + "/oauth2/revoke"};
+  if (!mtls_url.empty()) {
+    // RFC 8705 §5: the endpoints' mutual-TLS aliases are endpoints too.
+    for (const char* path : {"/oauth2/token", "/oauth2/introspect", "/oauth2/revoke"}) {
+      assertion_audiences.push_back(mtls_url + path);
+    }
+  }
   const oauth::AssertionContext assertions{
       .keys = &key_fetcher,
       .replays = &replays,
-      .audiences = {issuer, issuer + "/oauth2/token", issuer + "/oauth2/introspect",
-                    issuer + "/oauth2/revoke"},
+      .audiences = std::move(assertion_audiences),
       .leeway = settings.leeway,
   };
   // The same assertion context serves the JWT bearer and token exchange grants (trusted
@@ -133,6 +173,9 @@ int run_serve(const Config& config) {
       .policy_file = config.policy_file,
       .audit = **audit_log,
       .metrics = *metrics,
+      .ca = authority->get(),
+      .certificate_records = store->get(),
+      .mtls_url = mtls_url,
       .readiness_problem = [store_ptr]() -> std::string {
         auto probe = store_ptr->get_setting("issuer");
         return probe ? "" : "store: " + probe.error().message;
@@ -154,6 +197,50 @@ int run_serve(const Config& config) {
   });
   if (auto started = server.start(); !started)
     return fail("cannot listen on " + config.listen, started.error());
+
+  // The mutual-TLS listener: same application, client certificates required.
+  std::unique_ptr<OwnCertificate> own_certificate;
+  std::unique_ptr<http::Server> mtls_server;
+  if (!config.mtls_listen.empty()) {
+    auto mtls_options = mtls_server_options(config);
+    if (!mtls_options) return fail("bad mtls_listen", mtls_options.error());
+    if (!(*authority)->ready(clock.now())) {
+      std::cerr << "sigil: mtls_listen needs the certificate authority; run `sigil ca init --data "
+                << paths.dir << " --trust-domain DOMAIN` first\n";
+      return 1;
+    }
+    if (config.mtls_cert.empty()) {
+      auto own =
+          OwnCertificate::issue(**authority, split_names(config.mtls_dns_names), clock.now());
+      if (!own) return fail("cannot issue sigil's own certificate", own.error());
+      own_certificate = std::move(*own);
+      mtls_options->tls->identity = [own = own_certificate.get()] { return own->current(); };
+    }
+    // Roots and intermediates: a client that sends only its own certificate is still
+    // verified.
+    std::string trusted;
+    for (const auto& certificate : (*authority)->trusted_certificates(clock.now())) {
+      trusted += certificate.pem();
+    }
+    mtls_options->tls->client_certificates = http::ClientCertificates{
+        .trust_bundle_pem = std::move(trusted),
+        .allow_self_signed = config.mtls_allow_self_signed,
+    };
+    mtls_options->metrics = metrics;
+    mtls_options->limits.body_limit_for = options->limits.body_limit_for;
+    mtls_options->on_rejected = options->on_rejected;
+    mtls_server = std::make_unique<http::Server>(
+        *mtls_options, [&app](http::Request&& request, http::Responder respond) {
+          app.handle(std::move(request), std::move(respond));
+        });
+    if (auto started = mtls_server->start(); !started)
+      return fail("cannot listen on " + config.mtls_listen, started.error());
+    mtls_server->stop_on_signals();
+    spdlog::info("mutual TLS on https://{}:{}", json_safe(mtls_options->address),
+                 mtls_server->port());
+    std::cout << "sigil: mutual TLS on https://" << mtls_options->address << ":"
+              << mtls_server->port() << std::endl;
+  }
   server.stop_on_signals();
   if (policy_file) {
     policy_file->watch();
@@ -165,8 +252,9 @@ int run_serve(const Config& config) {
                server.port(), json_safe(issuer));
   std::cout << "sigil: serving on " << scheme << "://" << options->address << ":" << server.port()
             << " (issuer " << issuer << "); Ctrl-C stops" << std::endl;
-  // Last-use times of API keys are batched in memory and written once a second.
-  std::jthread last_used_writer([&api_keys](std::stop_token stop) {
+  // Last-use times of API keys are batched in memory and written once a second; sigil's
+  // own certificate is renewed when due.
+  std::jthread last_used_writer([&api_keys, &own_certificate, &clock](std::stop_token stop) {
     std::mutex mu;
     std::condition_variable_any wake;
     std::unique_lock lock(mu);
@@ -176,9 +264,23 @@ int run_serve(const Config& config) {
         spdlog::warn("cannot record API key last-use times: {}",
                      json_safe(flushed.error().message));
       }
+      if (own_certificate) {
+        if (auto renewed = own_certificate->renew_if_due(clock.now()); !renewed) {
+          spdlog::warn("cannot renew sigil's own certificate: {}",
+                       json_safe(renewed.error().message));
+        } else if (*renewed) {
+          spdlog::info("renewed sigil's own certificate");
+        }
+      }
     }
   });
+  std::thread mtls_thread;
+  if (mtls_server) mtls_thread = std::thread([&mtls_server] { mtls_server->run(); });
   server.run();
+  if (mtls_server) {
+    mtls_server->stop();
+    mtls_thread.join();
+  }
   last_used_writer.request_stop();
   last_used_writer.join();
   spdlog::info("stopped; draining the audit log");
