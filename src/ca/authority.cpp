@@ -589,6 +589,26 @@ Result<CaKeyInfo> CertificateAuthority::rotate_intermediate(const CaOptions& opt
   return CaKeyInfo{entry->record, fresh->state_of(*entry, now)};
 }
 
+Result<std::optional<CaKeyInfo>> CertificateAuthority::rotate_if_due(const CaOptions& options,
+                                                                     TimePoint now) {
+  {
+    auto s = state();
+    if (!s->trust_domain || !s->holds_a_root_key() || !s->own_root(now)) return std::nullopt;
+    if (const State::Entry* signing = s->signer(now)) {
+      const auto& c = *signing->certificate;
+      if (now < renewal_time(c.not_before(), c.not_after())) return std::nullopt;
+    }
+    // A successor already waiting to sign (created in the same second) is enough.
+    for (const auto& e : s->entries) {
+      if (e.record.kind != CaKeyKind::kRoot && e.certificate && e.record.activates_at > now) {
+        return std::nullopt;
+      }
+    }
+  }
+  SIGIL_TRY(rotated, rotate_intermediate(options, now));
+  return rotated;
+}
+
 Result<std::string> CertificateAuthority::request_intermediate(const CaOptions& options,
                                                                TimePoint now) {
   std::lock_guard write(write_mu_);

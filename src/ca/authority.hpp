@@ -113,6 +113,12 @@ class CertificateAuthority {
   // kFailedPrecondition (use request_intermediate and import_intermediate).
   Result<CaKeyInfo> rotate_intermediate(const CaOptions& options, TimePoint now);
 
+  // Rotates the intermediate (as rotate_intermediate with `options`) when the one that
+  // signs has passed two thirds of its life (renewal_time), or none can sign; returns the
+  // new one, or nullopt when nothing was due. With an external root nothing is ever due
+  // here: its intermediates are rotated by hand.
+  Result<std::optional<CaKeyInfo>> rotate_if_due(const CaOptions& options, TimePoint now);
+
   // External root: a new pending intermediate and its CSR (PEM).
   Result<std::string> request_intermediate(const CaOptions& options, TimePoint now);
 

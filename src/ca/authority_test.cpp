@@ -469,6 +469,31 @@ TEST_F(AuthorityTest, RotationInTheSameSecondWaitsOneSecond) {
   EXPECT_EQ(state_of(*ca, now_svid->record.issuer_id, kNow + seconds(1)), "rotated");
 }
 
+TEST_F(AuthorityTest, RotatesByItselfAtTwoThirdsOfTheIntermediatesLife) {
+  auto ca = initialised();
+  ASSERT_NE(ca, nullptr);
+  // CaOptions' default intermediate lifetime is a year: due after about eight months.
+  const TimePoint due = kNow + seconds(243LL * 86400 + 8 * 3600);
+  auto early = ca->rotate_if_due({}, due - seconds(86400));
+  ASSERT_TRUE(early.has_value()) << early.error().message;
+  EXPECT_FALSE(early->has_value());
+  EXPECT_EQ(ca->list(kNow).size(), 2u);
+
+  auto rotated = ca->rotate_if_due({}, due);
+  ASSERT_TRUE(rotated.has_value()) << rotated.error().message;
+  ASSERT_TRUE(rotated->has_value());
+  EXPECT_EQ((*rotated)->state, "active");
+  auto key = workload_key();
+  auto svid = ca->issue(key, request(), due);
+  ASSERT_TRUE(svid.has_value());
+  EXPECT_EQ(svid->record.issuer_id, (*rotated)->record.id);
+
+  // The new one is young: nothing more is due.
+  auto again = ca->rotate_if_due({}, due + seconds(1));
+  ASSERT_TRUE(again.has_value());
+  EXPECT_FALSE(again->has_value());
+}
+
 TEST_F(AuthorityTest, ListShowsExpiredKeys) {
   auto ca = initialised(CaOptions{.intermediate_lifetime = hours(48)});
   ASSERT_NE(ca, nullptr);
@@ -688,6 +713,15 @@ TEST_F(ExternalRootTest, RequestIntermediateRotatesUnderTheSameRoot) {
   EXPECT_EQ(verify_issued(*ca_, *svid, later + seconds(1)), 1);
   // Still one root.
   EXPECT_EQ(ca_->list(later).size(), 3u);
+}
+
+TEST_F(ExternalRootTest, NeverRotatesByItself) {
+  auto imported =
+      ca_->import_intermediate(sign(*root_, csr_pem_), root_->certificate().pem(), kNow);
+  ASSERT_TRUE(imported.has_value()) << imported.error().message;
+  auto due = ca_->rotate_if_due({}, kNow + seconds(300LL * 86400));
+  ASSERT_TRUE(due.has_value()) << due.error().message;
+  EXPECT_FALSE(due->has_value());
 }
 
 TEST_F(ExternalRootTest, RequestIntermediateIsRefusedWithSigilsOwnRoot) {

@@ -254,7 +254,8 @@ int run_serve(const Config& config) {
             << " (issuer " << issuer << "); Ctrl-C stops" << std::endl;
   // Last-use times of API keys are batched in memory and written once a second; sigil's
   // own certificate is renewed when due.
-  std::jthread last_used_writer([&api_keys, &own_certificate, &clock](std::stop_token stop) {
+  std::jthread last_used_writer([&api_keys, &own_certificate, &clock, &authority,
+                                 &audit_log](std::stop_token stop) {
     std::mutex mu;
     std::condition_variable_any wake;
     std::unique_lock lock(mu);
@@ -263,6 +264,20 @@ int run_serve(const Config& config) {
       if (auto flushed = (*api_keys)->flush_last_used(); !flushed) {
         spdlog::warn("cannot record API key last-use times: {}",
                      json_safe(flushed.error().message));
+      }
+      // The intermediate is rotated at two thirds of its life (with sigil's own root).
+      if (auto rotated = (*authority)->rotate_if_due({}, clock.now()); !rotated) {
+        spdlog::warn("cannot rotate the intermediate CA: {}", json_safe(rotated.error().message));
+      } else if (*rotated) {
+        spdlog::info("rotated the intermediate CA: {} signs from now", (**rotated).record.id);
+        audit::Event e;
+        e.time = clock.now();
+        e.event = "ca.rotate";
+        e.client_id = "sigil";
+        e.subject = (**rotated).record.id;
+        e.decision = audit::Decision::kAllow;
+        e.detail = "automatic: the previous intermediate passed two thirds of its life";
+        (*audit_log)->append(std::move(e), [](Result<void>) {});
       }
       if (own_certificate) {
         if (auto renewed = own_certificate->renew_if_due(clock.now()); !renewed) {
