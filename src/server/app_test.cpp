@@ -1078,5 +1078,49 @@ TEST_F(CertificateRoutesTest, CertificateBoundTokenOnlyWithItsCertificate) {
   EXPECT_EQ(sink_.events.back().reason, "certificate_required");
 }
 
+TEST_F(CertificateRoutesTest, AuthorizeChecksWhatTheResourceServerSawWithABoundToken) {
+  const std::string admin = admin_token();
+  auto applied = send_released(admin_request("POST", "/v1/policy", policy_body(kPolicy), admin));
+  ASSERT_EQ(applied.status, 200u) << applied.body;
+  const std::string secret(
+      json::parse(applied.body).at("credentials").as_array()[0].at("client_secret").as_string());
+  auto a = issue(csr_body(), workload_token());
+  auto b = issue(csr_body(), workload_token());
+  const std::string cert_a(json::parse(a.body).at("certificate").as_string());
+  const std::string cert_b(json::parse(b.body).at("certificate").as_string());
+  auto der_a = pki::Certificate::from_pem(cert_a);
+  ASSERT_TRUE(der_a);
+
+  http::Request token_call =
+      token_request("video-service", secret, "grant_type=client_credentials&audience=analytics");
+  token_call.peer_certificate =
+      std::make_shared<const http::PeerCertificate>(http::PeerCertificate{der_a->der(), true});
+  auto t = send_released(token_call);
+  ASSERT_EQ(t.status, 200u) << t.body;
+  const std::string token(json::parse(t.body).at("access_token").as_string());
+
+  auto decide = [&](const std::string& presented) {
+    json::object body{{"token", token}, {"audience", "analytics"}};
+    if (!presented.empty()) body["presented"] = json::object{{"certificate", presented}};
+    auto r = send_released(admin_request("POST", "/v1/authorize", json::serialize(body), admin));
+    EXPECT_EQ(r.status, 200u) << r.body;
+    return json::parse(r.body).as_object();
+  };
+  EXPECT_EQ(decide(cert_a).at("decision").as_string(), "allow");
+  auto other = decide(cert_b);
+  EXPECT_EQ(other.at("decision").as_string(), "deny");
+  EXPECT_EQ(other.at("reason").as_string(), "certificate_mismatch");
+  auto none = decide("");
+  EXPECT_EQ(none.at("reason").as_string(), "certificate_required");
+
+  auto garbage = send_released(admin_request(
+      "POST", "/v1/authorize",
+      json::serialize(json::object{{"token", token},
+                                   {"audience", "analytics"},
+                                   {"presented", json::object{{"certificate", "x"}}}}),
+      admin));
+  EXPECT_EQ(garbage.status, 400u);
+}
+
 }  // namespace
 }  // namespace sigil::server

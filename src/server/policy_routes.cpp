@@ -7,6 +7,8 @@
 #include <charconv>
 
 #include "oauth/access_token.hpp"
+#include "oauth/binding.hpp"
+#include "pki/certificate.hpp"
 #include "server/admin_json.hpp"
 #include "server/app.hpp"
 
@@ -215,7 +217,8 @@ Outcome App::authorize(const http::Request& request, audit::Event& event, const 
     return insufficient_scope(kAuthorizeScope);
   }
   if (request.method != "POST") return fail(405, "invalid_request", "use POST");
-  auto body = json_body(request, {"caller", "token", "audience", "scope", "context", "explain"});
+  auto body = json_body(
+      request, {"caller", "token", "audience", "scope", "context", "explain", "presented"});
   if (!body) return from_error(body.error());
   auto caller_id = optional_string(*body, "caller");
   auto token = optional_string(*body, "token");
@@ -247,6 +250,48 @@ Outcome App::authorize(const http::Request& request, audit::Event& event, const 
     auto method = optional_string(context->as_object(), "auth_method");
     if (*source) source_address = **source;
     if (*method) auth_method = **method;
+  }
+  // What the resource server saw with the token (RFC 8705 §3, RFC 9449 §7): the client
+  // certificate of its mutual-TLS connection, and the DPoP header with the request's method
+  // and URL. A sender-constrained token is allowed only with what it is bound to.
+  std::string presented_der;
+  std::optional<std::string> presented_proof;
+  std::string presented_method;
+  std::string presented_url;
+  bool presented_dpop_scheme = false;
+  if (const json::value* presented = body->if_contains("presented")) {
+    if (!presented->is_object()) return fail(400, "invalid_request", "presented must be an object");
+    for (const auto& member : presented->as_object()) {
+      if (member.key() != "certificate" && member.key() != "dpop" && member.key() != "method" &&
+          member.key() != "url" && member.key() != "scheme") {
+        return fail(400, "invalid_request",
+                    "unknown presented member '" + std::string(member.key()) + "'");
+      }
+      if (!member.value().is_string()) {
+        return fail(400, "invalid_request", "presented members must be strings");
+      }
+    }
+    const auto& p = presented->as_object();
+    if (const auto* pem = p.if_contains("certificate")) {
+      auto certificate = pki::Certificate::from_pem(pem->as_string());
+      if (!certificate) {
+        return fail(400, "invalid_request", "presented.certificate is not a PEM certificate");
+      }
+      presented_der = certificate->der();
+    }
+    if (const auto* proof = p.if_contains("dpop"))
+      presented_proof = std::string(proof->as_string());
+    if (const auto* method = p.if_contains("method")) presented_method = method->as_string();
+    if (const auto* url = p.if_contains("url")) presented_url = url->as_string();
+    if (const auto* scheme = p.if_contains("scheme")) {
+      if (scheme->as_string() != "Bearer" && scheme->as_string() != "DPoP") {
+        return fail(400, "invalid_request", "presented.scheme is Bearer or DPoP");
+      }
+      presented_dpop_scheme = scheme->as_string() == "DPoP";
+    }
+    if (presented_proof && (presented_method.empty() || presented_url.empty())) {
+      return fail(400, "invalid_request", "presented.dpop needs method and url");
+    }
   }
   bool explain = false;
   if (const json::value* e = body->if_contains("explain")) {
@@ -301,6 +346,22 @@ Outcome App::authorize(const http::Request& request, audit::Event& event, const 
       }
     }
     if (scopes.empty()) scopes = held;
+    if (s_.assertions == nullptr || s_.assertions->replays == nullptr) {
+      return deny("replay_check_unavailable", "");
+    }
+    const oauth::PresentedBinding binding{
+        .certificate_der = presented_der,
+        .dpop_proof =
+            presented_proof ? std::optional<std::string_view>(*presented_proof) : std::nullopt,
+        .method = presented_method,
+        .url = presented_url,
+        .dpop_scheme = presented_dpop_scheme,
+    };
+    if (auto bound = oauth::check_token_binding(jwt->claims(), **token, binding, now,
+                                                *s_.assertions->replays, s_.keys.settings().leeway);
+        !bound) {
+      return deny(bound.error().reason, bound.error().description);
+    }
   }
   event.subject = subject;
   answer["caller"] = subject;
