@@ -1122,5 +1122,31 @@ TEST_F(CertificateRoutesTest, AuthorizeChecksWhatTheResourceServerSawWithABoundT
   EXPECT_EQ(garbage.status, 400u);
 }
 
+TEST_F(CertificateRoutesTest, AuthorizeRefusesAnUnboundTokenWhereTheAudienceRequiresMtls) {
+  const std::string admin = admin_token();
+  auto applied = send_released(admin_request("POST", "/v1/policy", policy_body(kPolicy), admin));
+  ASSERT_EQ(applied.status, 200u) << applied.body;
+  const std::string secret(
+      json::parse(applied.body).at("credentials").as_array()[0].at("client_secret").as_string());
+  auto t = send_released(
+      token_request("video-service", secret, "grant_type=client_credentials&audience=analytics"));
+  ASSERT_EQ(t.status, 200u) << t.body;
+  const std::string token(json::parse(t.body).at("access_token").as_string());
+  // The audience now requires mutual TLS: the bearer token issued before no longer passes.
+  std::string strict(kPolicy);
+  strict.replace(strict.find("    scopes: [analytics:write, analytics:read]"), 0,
+                 "    require_mtls: true\n");
+  ASSERT_EQ(send_released(admin_request("POST", "/v1/policy", policy_body(strict), admin)).status,
+            200u);
+  json::object body{{"token", token}, {"audience", "analytics"}};
+  auto r = send_released(admin_request("POST", "/v1/authorize", json::serialize(body), admin));
+  ASSERT_EQ(r.status, 200u) << r.body;
+  EXPECT_EQ(json::parse(r.body).at("reason").as_string(), "mtls_required");
+  // And no new token without a certificate.
+  auto refused = send_released(
+      token_request("video-service", secret, "grant_type=client_credentials&audience=analytics"));
+  EXPECT_EQ(refused.status, 400u) << refused.body;
+}
+
 }  // namespace
 }  // namespace sigil::server

@@ -362,6 +362,13 @@ Outcome App::authorize(const http::Request& request, audit::Event& event, const 
         !bound) {
       return deny(bound.error().reason, bound.error().description);
     }
+    // An audience that requires mutual TLS takes certificate-bound tokens only.
+    const auto* required = compiled ? compiled->find_audience(**audience) : nullptr;
+    const auto* cnf = jwt->claims().if_contains("cnf");
+    if (required != nullptr && required->require_mtls &&
+        (cnf == nullptr || !cnf->is_object() || !cnf->as_object().contains("x5t#S256"))) {
+      return deny("mtls_required", "the audience takes certificate-bound tokens only");
+    }
   }
   event.subject = subject;
   answer["caller"] = subject;
