@@ -217,13 +217,14 @@ std::expected<Caller, Outcome> App::authenticate_bearer(const http::Request& req
     const auto dpop_headers =
         std::count_if(request.headers.begin(), request.headers.end(),
                       [](const auto& header) { return http::iequals(header.first, "DPoP"); });
+    const std::string url = request_url(request);  // the proof's htu; outlives `presented`
     const oauth::PresentedBinding presented{
         .certificate_der = request.peer_certificate
                                ? std::string_view(request.peer_certificate->der)
                                : std::string_view(),
         .dpop_proof = dpop_headers == 1 ? request.header("DPoP") : std::nullopt,
         .method = request.method,
-        .url = request_url(request),
+        .url = url,
         .dpop_scheme = dpop_scheme,
     };
     if (s_.assertions == nullptr || s_.assertions->replays == nullptr) {

@@ -13,7 +13,9 @@
 #include "ca/testing/memory_ca_store.hpp"
 #include "jose/jws.hpp"
 #include "oauth/binding.hpp"
+#include "oauth/dpop.hpp"
 #include "oauth/testing/certificates.hpp"
+#include "oauth/testing/dpop.hpp"
 #include "oauth/testing/memory_store.hpp"
 #include "pki/certificate.hpp"
 #include "pki/testing.hpp"
@@ -1146,6 +1148,46 @@ TEST_F(CertificateRoutesTest, AuthorizeRefusesAnUnboundTokenWhereTheAudienceRequ
   auto refused = send_released(
       token_request("video-service", secret, "grant_type=client_credentials&audience=analytics"));
   EXPECT_EQ(refused.status, 400u) << refused.body;
+}
+
+TEST_F(CertificateRoutesTest, DpopBoundTokenOnlyWithAProofForThisRequest) {
+  auto key = jose::Jwk::generate(jose::Algorithm::kES256);
+  ASSERT_TRUE(key.has_value());
+  http::Request token_call =
+      token_request("payments", workload_secret_, "grant_type=client_credentials");
+  token_call.headers.emplace_back(
+      "DPoP", oauth::testing::dpop_proof(*key, "t-1", kIssuer + "/oauth2/token", clock_.now()));
+  auto t = send_released(token_call);
+  ASSERT_EQ(t.status, 200u) << t.body;
+  EXPECT_EQ(json::parse(t.body).at("token_type").as_string(), "DPoP");
+  const std::string token(json::parse(t.body).at("access_token").as_string());
+
+  const std::string url = kIssuer + "/v1/certificates";
+  auto proof = [&](std::string jti, std::string htu) {
+    auto claims = oauth::testing::dpop_claims(jti, htu, clock_.now());
+    claims["ath"] = oauth::dpop_access_token_hash(token);
+    return oauth::testing::sign_dpop_proof(*key, oauth::testing::dpop_header(*key), claims);
+  };
+  auto call = [&](std::optional<std::string> dpop) {
+    http::Request r = admin_request("POST", "/v1/certificates", csr_body(), token);
+    r.headers[0].second = "DPoP " + token;
+    if (dpop) r.headers.emplace_back("DPoP", *dpop);
+    return send_released(r);
+  };
+  auto ok = call(proof("r-1", url));
+  EXPECT_EQ(ok.status, 201u) << ok.body;
+  auto none = call(std::nullopt);
+  EXPECT_EQ(none.status, 401u) << none.body;
+  EXPECT_EQ(sink_.events.back().reason, "dpop_proof_required");
+  EXPECT_NE(none.header("WWW-Authenticate")->find("DPoP"), std::string::npos);
+  auto elsewhere = call(proof("r-2", kIssuer + "/v1/ca"));
+  EXPECT_EQ(elsewhere.status, 401u) << elsewhere.body;
+  auto replayed = call(proof("r-1", url));
+  EXPECT_EQ(replayed.status, 401u) << replayed.body;
+  // As a Bearer token, a DPoP-bound token is refused even with a proof.
+  http::Request bearer = admin_request("POST", "/v1/certificates", csr_body(), token);
+  bearer.headers.emplace_back("DPoP", proof("r-3", url));
+  EXPECT_EQ(send_released(bearer).status, 401u);
 }
 
 }  // namespace
