@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "cli/certificates.hpp"
 #include "cli/commands.hpp"
 #include "cli/context.hpp"
 
@@ -32,6 +33,8 @@ int main(int argc, char** argv) {
   add_keyspace_commands(app, context);
   add_key_commands(app, context);
   add_policy_commands(app, context);
+  add_ca_commands(app, context);
+  add_cert_commands(app, context);
   app.add_subcommand("version", "Print the version")->callback([] {
     std::cout << "sigil " << SIGIL_VERSION << "\n";
   });

@@ -2,8 +2,15 @@
 
 Each Sigil instance gets its own data folder and a free loopback port; it is stopped by
 its process id (SIGTERM, then SIGKILL after a grace period). Nothing is matched by name.
+
+With ca="example.org" (or mtls=True) the data folder also gets a certificate authority
+(`sigil ca init`, before the server starts); with mtls=True the server also runs its
+mutual-TLS listener on a second free loopback port, reached as https://localhost:<port>
+(sigil's own certificate names localhost), and Sigil.mtls() sends requests there with or
+without a client certificate.
 """
 
+import http.client as httpclient
 import json
 import os
 import re
@@ -81,7 +88,8 @@ FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 class Sigil:
     """A sigil server on 127.0.0.1, initialised in a fresh temporary data folder."""
 
-    def __init__(self, env=None, alg=None, tls=False, policy=None):
+    def __init__(self, env=None, alg=None, tls=False, policy=None, ca=None, mtls=False,
+                 mtls_allow_self_signed=False):
         if not SIGIL or not os.access(SIGIL, os.X_OK):
             raise RuntimeError("SIGIL_BIN must name the sigil binary")
         self.tmp = tempfile.TemporaryDirectory(prefix="sigil-test-")
@@ -105,6 +113,30 @@ class Sigil:
         self.init_output = init.stdout
         self.admin_id = re.search(r"SIGIL_CLIENT_ID=(\S+)", init.stdout).group(1)
         self.admin_secret = re.search(r"SIGIL_CLIENT_SECRET=(\S+)", init.stdout).group(1)
+        # The certificate authority, set up offline before the server starts.
+        self.trust_domain = None
+        if mtls and not ca:
+            ca = "example.org"
+        if ca:
+            self.trust_domain = ca
+            r = subprocess.run([SIGIL, "ca", "init", "--data", self.data, "--trust-domain", ca],
+                               env=self.env, capture_output=True, text=True, timeout=60)
+            if r.returncode != 0:
+                raise RuntimeError(f"sigil ca init failed: {r.stderr}")
+            self.ca_init_output = r.stdout
+        # The mutual-TLS listener, and the trust bundle that verifies its certificate.
+        self.mtls_port = None
+        self.mtls_url = None
+        self.bundle_path = os.path.join(self.tmp.name, "bundle.pem")
+        if mtls:
+            self.mtls_port = free_port()
+            self.mtls_url = f"https://localhost:{self.mtls_port}"
+            self.env.update({"SIGIL_MTLS_LISTEN": f"127.0.0.1:{self.mtls_port}",
+                             "SIGIL_MTLS_DNS_NAMES": "localhost",
+                             "SIGIL_MTLS_URL": self.mtls_url})
+            if mtls_allow_self_signed:
+                self.env["SIGIL_MTLS_ALLOW_SELF_SIGNED"] = "true"
+            TRUSTED_CA[f"localhost:{self.mtls_port}"] = self.bundle_path
         self.proc = None
         # With a policy text, the server enforces it from a file (sigil serve --policy).
         self.policy_path = None
@@ -145,11 +177,35 @@ class Sigil:
                 raise RuntimeError(f"sigil serve exited with {self.proc.returncode}: {self.server_log()}")
             try:
                 if http("GET", self.url("/healthz"), timeout=1).status == 200:
-                    return
+                    break
             except (urllib.error.URLError, ConnectionError, OSError):
                 pass
             time.sleep(0.05)
-        raise RuntimeError("sigil serve did not become healthy")
+        else:
+            raise RuntimeError("sigil serve did not become healthy")
+        if self.mtls_port:
+            self.wait_for_mtls(deadline)
+
+    def wait_for_mtls(self, deadline):
+        """Waits for the mutual-TLS port, then saves the trust bundle that verifies it."""
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"sigil serve exited with {self.proc.returncode}: {self.server_log()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.mtls_port), timeout=1):
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError(f"the mutual-TLS listener did not open: {self.server_log()}")
+        self.refresh_bundle()
+
+    def refresh_bundle(self):
+        r = http("GET", self.url("/v1/bundle"))
+        assert r.status == 200, r.body
+        with open(self.bundle_path, "wb") as f:
+            f.write(r.body)
+        return self.bundle_path
 
     def stop(self):
         """SIGTERM and wait; returns the exit status."""
@@ -181,6 +237,8 @@ class Sigil:
         e = dict(self.env)
         e.update({"SIGIL_ADDR": self.issuer, "SIGIL_CLIENT_ID": self.admin_id,
                   "SIGIL_CLIENT_SECRET": self.admin_secret})
+        if self.mtls_url:
+            e["SIGIL_MTLS_ADDR"] = self.mtls_url
         e.update(env or {})
         return subprocess.run([SIGIL, *args], env=e, capture_output=True, text=True, timeout=60,
                               input=input)
@@ -217,6 +275,37 @@ class Sigil:
         return http("POST", self.url("/oauth2/introspect"), form(token=token),
                     {**FORM, "Authorization": basic(client_id or self.admin_id,
                                                     secret or self.admin_secret)})
+
+    # --- mutual TLS ---------------------------------------------------------------------
+    def mtls_context(self, cert=None, key=None, cafile=None):
+        """A client TLS context trusting the CA's bundle, presenting cert/key when given."""
+        context = ssl.create_default_context(cafile=cafile or self.bundle_path)
+        if cert:
+            context.load_cert_chain(cert, key)
+        return context
+
+    def mtls(self, method, path, body=None, headers=None, cert=None, key=None, timeout=10):
+        """One request to the mutual-TLS listener, with the client certificate cert/key (PEM
+        files) or none. Raises ssl.SSLError or OSError when the handshake is refused."""
+        conn = httpclient.HTTPSConnection("localhost", self.mtls_port, timeout=timeout,
+                                          context=self.mtls_context(cert, key))
+        try:
+            data = body.encode() if isinstance(body, str) else body
+            conn.request(method, path, body=data, headers=headers or {})
+            r = conn.getresponse()
+            return Response(r.status, r.getheaders(), r.read())
+        finally:
+            conn.close()
+
+    def mtls_refused(self, *args, **kwargs):
+        """The error that ended an mTLS request whose handshake was refused, or None when the
+        server answered. With TLS 1.3 a refused client certificate shows only at the first
+        read, as an alert or a closed connection."""
+        try:
+            self.mtls(*args, **kwargs)
+        except (ssl.SSLError, OSError, httpclient.HTTPException) as e:
+            return e
+        return None
 
     def revoke(self, token, client_id, secret):
         return http("POST", self.url("/oauth2/revoke"), form(token=token),
