@@ -17,6 +17,7 @@
 #include "ca/testing/memory_ca_store.hpp"
 #include "crypto/aead.hpp"
 #include "pki/csr.hpp"
+#include "pki/testing.hpp"
 
 namespace sigil::ca {
 namespace {
@@ -49,25 +50,9 @@ std::string serial_of(unsigned char first) {
   return s;
 }
 
-// X509_verify_cert of leaf, with the intermediates untrusted and `roots` as the only
-// trust anchors, at `at`, for a TLS client. 1 when the path verifies.
 int verify(const pki::Certificate& leaf, const std::vector<pki::Certificate>& intermediates,
            const std::vector<pki::Certificate>& roots, TimePoint at, int* error = nullptr) {
-  X509_STORE* store = X509_STORE_new();
-  for (const auto& r : roots) X509_STORE_add_cert(store, r.x509());
-  STACK_OF(X509)* untrusted = sk_X509_new_null();
-  for (const auto& i : intermediates) sk_X509_push(untrusted, i.x509());
-  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-  X509_STORE_CTX_init(ctx, store, leaf.x509(), untrusted);
-  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx),
-                             std::chrono::system_clock::to_time_t(at));
-  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-  int rc = X509_verify_cert(ctx);
-  if (error) *error = X509_STORE_CTX_get_error(ctx);
-  X509_STORE_CTX_free(ctx);
-  sk_X509_free(untrusted);
-  X509_STORE_free(store);
-  return rc;
+  return pki::testing::verify_path(leaf, intermediates, roots, at, error);
 }
 
 class AuthorityTest : public ::testing::Test {

@@ -681,3 +681,23 @@ TEST(Reason, Names) {
 
 }  // namespace
 }  // namespace sigil::jose
+
+namespace sigil::jose {
+namespace {
+
+TEST(UnverifiedStringClaim, ReadsOnlyANonEmptyStringClaimOfAJwtShape) {
+  const std::string payload = base64url_encode(R"({"iss":"https://a","sub":"","n":1})");
+  const std::string token = "e30." + payload + ".sig";
+  EXPECT_EQ(unverified_string_claim(token, "iss"), "https://a");
+  EXPECT_EQ(unverified_string_claim(token, "sub"), std::nullopt);  // empty
+  EXPECT_EQ(unverified_string_claim(token, "n"), std::nullopt);    // not a string
+  EXPECT_EQ(unverified_string_claim(token, "aud"), std::nullopt);  // absent
+  EXPECT_EQ(unverified_string_claim("e30." + payload, "iss"), std::nullopt);
+  EXPECT_EQ(unverified_string_claim("e30.!!!.x", "iss"), std::nullopt);
+  EXPECT_EQ(unverified_string_claim("e30." + base64url_encode("[1]") + ".x", "iss"), std::nullopt);
+  EXPECT_EQ(unverified_string_claim(std::string(Limits{}.max_token_bytes, 'a') + token, "iss"),
+            std::nullopt);
+}
+
+}  // namespace
+}  // namespace sigil::jose

@@ -9,6 +9,8 @@
 #include "jose/key_mapping.hpp"
 #include "jose/strict_json.hpp"
 
+#include <boost/json/parse.hpp>
+
 namespace sigil::jose {
 namespace {
 
@@ -265,6 +267,23 @@ std::expected<VerifiedJwt, VerifyError> verify_jwt(std::string_view compact, con
   out.claims_ = std::move(claims);
   out.kid_ = std::move(checked->kid);
   return out;
+}
+
+std::optional<std::string> unverified_string_claim(std::string_view compact,
+                                                   std::string_view name) {
+  if (compact.size() > Limits{}.max_token_bytes) return std::nullopt;
+  const auto first = compact.find('.');
+  if (first == std::string_view::npos) return std::nullopt;
+  const auto second = compact.find('.', first + 1);
+  if (second == std::string_view::npos) return std::nullopt;
+  auto payload = base64url_decode(compact.substr(first + 1, second - first - 1));
+  if (!payload) return std::nullopt;
+  boost::system::error_code ec;
+  boost::json::value value = boost::json::parse(*payload, ec);
+  if (ec || !value.is_object()) return std::nullopt;
+  const auto* claim = value.as_object().if_contains(name);
+  if (claim == nullptr || !claim->is_string() || claim->get_string().empty()) return std::nullopt;
+  return std::string(claim->get_string());
 }
 
 }  // namespace sigil::jose

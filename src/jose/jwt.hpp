@@ -119,4 +119,9 @@ std::expected<VerifiedJws, VerifyError> verify_jws(std::string_view compact, con
 std::expected<VerifiedJwt, VerifyError> verify_jwt(std::string_view compact, const JwkSet& keys,
                                                    const Expectations& expectations, TimePoint now);
 
+// A non-empty string claim of a compact JWT's payload, read WITHOUT verifying anything:
+// only to choose whose keys are to verify it ("iss" of an external token, "sub" of a client
+// assertion). nullopt when the token is not of that shape.
+std::optional<std::string> unverified_string_claim(std::string_view compact, std::string_view name);
+
 }  // namespace sigil::jose

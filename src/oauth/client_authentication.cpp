@@ -33,22 +33,6 @@ Denial invalid_client(std::string reason, std::string description = std::string(
   return d;
 }
 
-// The "sub" of the unverified payload, only to choose which client's keys verify it.
-std::optional<std::string> unverified_subject(std::string_view jwt) {
-  const auto first = jwt.find('.');
-  if (first == std::string_view::npos) return std::nullopt;
-  const auto second = jwt.find('.', first + 1);
-  if (second == std::string_view::npos) return std::nullopt;
-  auto payload = base64url_decode(jwt.substr(first + 1, second - first - 1));
-  if (!payload) return std::nullopt;
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(*payload, ec);
-  if (ec || !value.is_object()) return std::nullopt;
-  const auto* sub = value.as_object().if_contains("sub");
-  if (sub == nullptr || !sub->is_string() || sub->get_string().empty()) return std::nullopt;
-  return std::string(sub->get_string());
-}
-
 // Signature-stage refusals say nothing beyond kAuthFailed (as a wrong secret does not);
 // what is checked once the signature holds may be told to the one who signed.
 std::string describe(jose::Reason reason) {
@@ -327,7 +311,7 @@ std::expected<AuthenticatedClient, ClientAuthenticationFailure> authenticate_cli
       return denied(OAuthError::kInvalidClient, "the client assertion is too large",
                     "assertion_too_large");
     }
-    auto subject = unverified_subject(*assertion);
+    auto subject = jose::unverified_string_claim(*assertion, "sub");
     if (!subject) {
       return denied(OAuthError::kInvalidClient,
                     "the client assertion is not a JWT with a sub claim", "assertion_malformed");

@@ -110,21 +110,6 @@ void flatten_into(policy::FlatClaims& out, const std::string& path, const boost:
 
 }  // namespace
 
-std::optional<std::string> unverified_issuer(std::string_view jwt) {
-  const auto first = jwt.find('.');
-  if (first == std::string_view::npos) return std::nullopt;
-  const auto second = jwt.find('.', first + 1);
-  if (second == std::string_view::npos) return std::nullopt;
-  auto payload = base64url_decode(jwt.substr(first + 1, second - first - 1));
-  if (!payload) return std::nullopt;
-  boost::system::error_code ec;
-  boost::json::value value = boost::json::parse(*payload, ec);
-  if (ec || !value.is_object()) return std::nullopt;
-  const auto* iss = value.as_object().if_contains("iss");
-  if (iss == nullptr || !iss->is_string()) return std::nullopt;
-  return std::string(iss->get_string());
-}
-
 policy::FlatClaims flatten_claims(const boost::json::object& claims) {
   policy::FlatClaims out;
   for (const auto& member : claims) {
@@ -142,7 +127,7 @@ std::expected<ExternalToken, Denial> verify_external_token(std::string_view jwt,
   if (jwt.size() > kMaxTokenBytes) {
     return std::unexpected(refuse("the token is malformed", "too_large"));
   }
-  const auto iss = unverified_issuer(jwt);
+  const auto iss = jose::unverified_string_claim(jwt, "iss");
   if (!iss) {
     return std::unexpected(refuse("the token is malformed", "malformed",
                                   "not a JWT with a string \"iss\" in its payload"));

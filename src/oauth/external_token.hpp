@@ -86,10 +86,6 @@ std::expected<ExternalToken, Denial> verify_external_token(std::string_view jwt,
                                                            const AssertionContext& context,
                                                            TimePoint now);
 
-// The "iss" of a JWT's payload, read WITHOUT verifying anything: only to choose which
-// issuer's keys are to verify it. nullopt when not a JWT with a string "iss".
-std::optional<std::string> unverified_issuer(std::string_view jwt);
-
 // A verified token's claims, flattened for policy::CompiledPolicy::match_external: each
 // top-level claim under its name, members of nested objects under their '/' path
 // ("kubernetes.io/serviceaccount/name"); a string as itself, true/false and numbers as

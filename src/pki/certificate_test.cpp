@@ -85,23 +85,9 @@ class IssuerTest : public ::testing::Test {
             .serial = serial(0x83)};
   }
 
-  // X509_verify_cert with root trusted and the intermediate untrusted, at time at.
+  // The leaf's path through the intermediate to the root, at time at.
   int verify_chain(const Certificate& leaf, TimePoint at, int* error = nullptr) const {
-    X509_STORE* store = X509_STORE_new();
-    X509_STORE_add_cert(store, root_cert_->x509());
-    STACK_OF(X509)* untrusted = sk_X509_new_null();
-    sk_X509_push(untrusted, inter_cert_->x509());
-    X509_STORE_CTX* ctx = X509_STORE_CTX_new();
-    X509_STORE_CTX_init(ctx, store, leaf.x509(), untrusted);
-    X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx),
-                               std::chrono::system_clock::to_time_t(at));
-    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-    int rc = X509_verify_cert(ctx);
-    if (error) *error = X509_STORE_CTX_get_error(ctx);
-    X509_STORE_CTX_free(ctx);
-    sk_X509_free(untrusted);
-    X509_STORE_free(store);
-    return rc;
+    return testing::verify_path(leaf, {*inter_cert_}, {*root_cert_}, at, error);
   }
 
   std::optional<Certificate> root_cert_;

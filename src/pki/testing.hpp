@@ -1,12 +1,20 @@
-// CSRs made with OpenSSL directly, as a workload would make them. For pki tests only.
+// CSRs made with OpenSSL directly, as a workload would make them, and a path check with
+// X509_verify_cert. For tests only.
 #pragma once
 
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "base/clock.hpp"
+#include "pki/certificate.hpp"
 
 namespace sigil::pki::testing {
 
@@ -41,6 +49,27 @@ inline std::string make_csr_der(EVP_PKEY* key) {
   }
   X509_REQ_free(req);
   return der;
+}
+
+// X509_verify_cert of leaf, with the intermediates untrusted and `roots` as the only
+// trust anchors, at `at`, for a TLS client. 1 when the path verifies.
+inline int verify_path(const Certificate& leaf, const std::vector<Certificate>& intermediates,
+                       const std::vector<Certificate>& roots, TimePoint at, int* error = nullptr) {
+  X509_STORE* store = X509_STORE_new();
+  for (const auto& r : roots) X509_STORE_add_cert(store, r.x509());
+  STACK_OF(X509)* untrusted = sk_X509_new_null();
+  for (const auto& i : intermediates) sk_X509_push(untrusted, i.x509());
+  X509_STORE_CTX* ctx = X509_STORE_CTX_new();
+  X509_STORE_CTX_init(ctx, store, leaf.x509(), untrusted);
+  X509_VERIFY_PARAM_set_time(X509_STORE_CTX_get0_param(ctx),
+                             std::chrono::system_clock::to_time_t(at));
+  X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+  int rc = X509_verify_cert(ctx);
+  if (error) *error = X509_STORE_CTX_get_error(ctx);
+  X509_STORE_CTX_free(ctx);
+  sk_X509_free(untrusted);
+  X509_STORE_free(store);
+  return rc;
 }
 
 inline std::string pem_of(const char* label, const std::string& der) {

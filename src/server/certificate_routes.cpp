@@ -14,6 +14,7 @@
 #include "base/hex.hpp"
 #include "crypto/digest.hpp"
 #include "http/form.hpp"
+#include "jose/jwt.hpp"
 #include "oauth/external_token.hpp"
 #include "pki/csr.hpp"
 #include "server/admin_json.hpp"
@@ -139,7 +140,7 @@ std::expected<std::string, Outcome> App::certificate_requester(const http::Reque
   } else if (auto dpop = http::parse_token_authorization(*authorization, "DPoP")) {
     token = *dpop;
   }
-  const auto issuer = oauth::unverified_issuer(token);
+  const auto issuer = jose::unverified_string_claim(token, "iss");
   if (token.empty() || !issuer || *issuer == s_.issuer) {
     auto caller = authenticate_bearer(request, event);
     if (!caller) return std::unexpected(std::move(caller.error()));
