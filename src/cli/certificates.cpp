@@ -338,7 +338,10 @@ json::object describe_certificate(const pki::Certificate& certificate, TimePoint
   std::string key_type = "unknown";
   if (auto key = certificate.public_key()) {
     key_type = key_type_name(key->type());
-    if (key->type() == crypto::KeyType::kRsa) key_type += "-" + std::to_string(key->bits());
+    if (key->type() == crypto::KeyType::kRsa) {
+      key_type += '-';
+      key_type += std::to_string(key->bits());
+    }
   }
   return json::object{
       {"spiffe_id", spiffe_id},
