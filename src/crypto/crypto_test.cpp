@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <boost/json.hpp>
 
@@ -387,6 +388,27 @@ constexpr std::string_view kPublicPem = R"(-----BEGIN PUBLIC KEY-----
 MCowBQYDK2VwAyEA0qhjSVydugmKXr6qN3qTjHT8SI49tKqhK8cDIF57x0M=
 -----END PUBLIC KEY-----
 )";
+
+TEST(Key, FromPublicEvpPkeySharesTheKeyAndChecksIt) {
+  auto p256 = Key::generate(KeyType::kEcP256);
+  ASSERT_TRUE(p256);
+  auto shared = Key::from_public_evp_pkey(p256->evp_pkey());
+  ASSERT_TRUE(shared) << shared.error().message;
+  EXPECT_EQ(shared->evp_pkey(), p256->evp_pkey());  // shared, not decoded again
+  EXPECT_EQ(shared->type(), KeyType::kEcP256);
+  EXPECT_EQ(shared->spki_der().value(), p256->spki_der().value());
+
+  EXPECT_FALSE(Key::from_public_evp_pkey(nullptr));
+  // The import rules hold: a 1024-bit RSA key or a P-521 key is refused.
+  EVP_PKEY* weak = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(1024));
+  ASSERT_NE(weak, nullptr);
+  EXPECT_FALSE(Key::from_public_evp_pkey(weak));
+  EVP_PKEY_free(weak);
+  EVP_PKEY* p521 = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-521");
+  ASSERT_NE(p521, nullptr);
+  EXPECT_FALSE(Key::from_public_evp_pkey(p521));
+  EVP_PKEY_free(p521);
+}
 
 TEST(Key, PrivatePemTraditionalAndPkcs8) {
   auto ec = Key::from_private_pem(kEcPem);

@@ -499,6 +499,15 @@ Result<Key> Key::from_spki_der(std::string_view der) {
   return Key(std::make_unique<Impl>(std::move(pkey), type, false));
 }
 
+Result<Key> Key::from_public_evp_pkey(evp_pkey_st* pkey) {
+  if (pkey == nullptr) return std::unexpected(invalid("no public key"));
+  if (EVP_PKEY_up_ref(pkey) != 1) return std::unexpected(openssl_error("EVP_PKEY_up_ref"));
+  PkeyPtr shared(pkey);
+  SIGIL_TRY(type, classify(shared.get()));
+  SIGIL_CHECK(check_key(shared.get(), type, false));
+  return Key(std::make_unique<Impl>(std::move(shared), type, false));
+}
+
 Result<std::string> Key::spki_der() const {
   int len = i2d_PUBKEY(impl_->pkey.get(), nullptr);
   if (len <= 0) return std::unexpected(openssl_error("i2d_PUBKEY"));

@@ -98,6 +98,10 @@ class Key {
   // curve is kInvalidArgument. spki_der() is the inverse.
   static Result<Key> from_spki_der(std::string_view der);
   Result<std::string> spki_der() const;
+  // The same checks on a public key OpenSSL has decoded already (a CSR's or a
+  // certificate's), shared rather than encoded and decoded again: OpenSSL 3.0's key
+  // decoders cost more than a P-256 signature verification.
+  static Result<Key> from_public_evp_pkey(evp_pkey_st* pkey);
 
   // The OpenSSL key, owned by this Key and valid while it lives, for pki/ to sign and
   // verify X.509 structures with. It must not be modified through this pointer.

@@ -515,12 +515,7 @@ Result<void> Certificate::verify_signed_by(const Certificate& issuer) const {
 Result<crypto::Key> Certificate::public_key() const {
   EVP_PKEY* pkey = X509_get0_pubkey(impl_->x509.get());
   if (pkey == nullptr) return std::unexpected(invalid("no usable public key"));
-  int len = i2d_PUBKEY(pkey, nullptr);
-  if (len <= 0) return std::unexpected(openssl_error("i2d_PUBKEY"));
-  std::string spki(static_cast<std::size_t>(len), '\0');
-  auto* out = reinterpret_cast<unsigned char*>(spki.data());
-  i2d_PUBKEY(pkey, &out);
-  return crypto::Key::from_spki_der(spki);
+  return crypto::Key::from_public_evp_pkey(pkey);
 }
 
 x509_st* Certificate::x509() const {

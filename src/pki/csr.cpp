@@ -120,12 +120,7 @@ Result<CertificateRequest> CertificateRequest::parse(std::string_view pem_or_der
   if (pkey == nullptr) return std::unexpected(invalid("no usable public key"));
   // The key goes through crypto::Key's import checks (type, curve, RSA size and
   // exponent, point on the curve) before anything is verified with it.
-  int spki_len = i2d_PUBKEY(pkey, nullptr);
-  if (spki_len <= 0) return std::unexpected(invalid("no usable public key"));
-  std::string spki(static_cast<std::size_t>(spki_len), '\0');
-  auto* out = reinterpret_cast<unsigned char*>(spki.data());
-  if (i2d_PUBKEY(pkey, &out) != spki_len) return std::unexpected(invalid("no usable public key"));
-  auto key = crypto::Key::from_spki_der(spki);
+  auto key = crypto::Key::from_public_evp_pkey(pkey);
   if (!key) return std::unexpected(invalid("weak or unsupported key: " + key.error().message));
   // Belt and braces on the strength rule (RSA < 2048 refused), whatever the crypto
   // library's own floor becomes.
