@@ -99,8 +99,7 @@ class ClientAuthenticationTest : public ::testing::Test {
     context_.leeway = Seconds{30};
 
     key_ = generate(jose::Algorithm::kES256, "worker-1");
-    NewClient worker;
-    worker.id = "worker";
+    NewClient worker{.id = "worker"};
     worker.jwks = jwks_of({&key_});
     ASSERT_TRUE(registry_->create(std::move(worker), now_).has_value());
   }
@@ -183,8 +182,7 @@ TEST_F(ClientAuthenticationTest, MatchingClientIdInTheBodyIsAccepted) {
 }
 
 TEST_F(ClientAuthenticationTest, ClientIdThatIsNotTheSubjectIsRefused) {
-  NewClient other;
-  other.id = "other";
+  NewClient other{.id = "other"};
   ASSERT_TRUE(registry_->create(std::move(other), now_).has_value());
   Params params = assertion_params(sign(key_, claims()));
   params.emplace_back("client_id", "other");
@@ -263,8 +261,7 @@ TEST_F(ClientAuthenticationTest, IssuerAndSubjectMustBeTheClient) {
   // The sub picks the client whose keys must verify the signature: another client's
   // name with this key fails on the signature.
   jose::Jwk other_key = generate(jose::Algorithm::kES256, "worker-1");
-  NewClient other;
-  other.id = "other";
+  NewClient other{.id = "other"};
   other.jwks = jwks_of({&other_key});
   ASSERT_TRUE(registry_->create(std::move(other), now_).has_value());
   c = claims();
@@ -367,8 +364,7 @@ TEST_F(ClientAuthenticationTest, ReplayedAssertionIsRefused) {
   EXPECT_EQ(reason_of(sign(key_, c)), "assertion_replayed");
   // Another client may use the same jti.
   jose::Jwk other_key = generate(jose::Algorithm::kES256);
-  NewClient other;
-  other.id = "other";
+  NewClient other{.id = "other"};
   other.jwks = jwks_of({&other_key});
   ASSERT_TRUE(registry_->create(std::move(other), now_).has_value());
   json::object o = claims("other");
@@ -417,8 +413,7 @@ TEST_F(ClientAuthenticationTest, SignatureByAnotherKeyIsRefused) {
 TEST_F(ClientAuthenticationTest, RegistryChecksComeAroundTheSignature) {
   EXPECT_EQ(reason_of(sign(key_, claims("nobody"))), "unknown_client");
 
-  NewClient secrets_only;
-  secrets_only.id = "secrets-only";
+  NewClient secrets_only{.id = "secrets-only"};
   ASSERT_TRUE(registry_->create(std::move(secrets_only), now_).has_value());
   EXPECT_EQ(reason_of(sign(key_, claims("secrets-only"))), "auth_method_not_allowed");
 
@@ -436,8 +431,7 @@ TEST_F(ClientAuthenticationTest, PublishedKeysAreFetchedAndRefreshedOnAnUnknownK
       std::make_shared<const jose::JwkSet>(std::vector<jose::Jwk>{old_key.public_key()});
   source_.sets[kJwksUri] = std::make_shared<const jose::JwkSet>(
       std::vector<jose::Jwk>{old_key.public_key(), new_key.public_key()});
-  NewClient published;
-  published.id = "published";
+  NewClient published{.id = "published"};
   published.jwks_uri = kJwksUri;
   ASSERT_TRUE(registry_->create(std::move(published), now_).has_value());
 
@@ -462,8 +456,7 @@ TEST_F(ClientAuthenticationTest, PublishedKeysAreFetchedAndRefreshedOnAnUnknownK
 }
 
 TEST_F(ClientAuthenticationTest, UnreachableJwksUriRefusesCleanly) {
-  NewClient published;
-  published.id = "published";
+  NewClient published{.id = "published"};
   published.jwks_uri = kJwksUri;
   ASSERT_TRUE(registry_->create(std::move(published), now_).has_value());
   jose::Jwk key = generate(jose::Algorithm::kES256);
@@ -479,8 +472,7 @@ TEST_F(ClientAuthenticationTest, UnreachableJwksUriRefusesCleanly) {
 }
 
 TEST_F(ClientAuthenticationTest, SecretsStillWork) {
-  NewClient both;
-  both.id = "both";
+  NewClient both{.id = "both"};
   both.jwks = jwks_of({&key_});
   both.auth_methods = {"client_secret_basic", "private_key_jwt"};
   auto created = registry_->create(std::move(both), now_);
@@ -593,8 +585,7 @@ TEST_F(MutualTlsAuthenticationTest, SomethingThatIsNotACertificateMatchesNothing
 
 TEST_F(MutualTlsAuthenticationTest, SelfSignedByThumbprintWithoutAChain) {
   const std::string thumbprint = certificate_thumbprint(spiffe_);
-  NewClient n;
-  n.id = "self-signed";
+  NewClient n{.id = "self-signed"};
   n.tls_client_certificates = {thumbprint};
   ASSERT_TRUE(registry_->create(std::move(n), now_).has_value());
   EXPECT_EQ(method("self-signed", over_mtls(spiffe_, /*chain_verified=*/false)),
@@ -607,8 +598,7 @@ TEST_F(MutualTlsAuthenticationTest, SelfSignedByThumbprintWithoutAChain) {
 
 TEST_F(MutualTlsAuthenticationTest, TlsClientAuthIsTriedBeforeSelfSigned) {
   const std::string thumbprint = certificate_thumbprint(stranger_);
-  NewClient n;
-  n.id = "both";
+  NewClient n{.id = "both"};
   n.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments";
   n.tls_client_certificates = {thumbprint};
   ASSERT_TRUE(registry_->create(std::move(n), now_).has_value());
@@ -645,8 +635,7 @@ TEST_F(MutualTlsAuthenticationTest, CertificateOnlyClientWithoutACertificate) {
 }
 
 TEST_F(MutualTlsAuthenticationTest, OtherCredentialsWinOverTheCertificate) {
-  NewClient n;
-  n.id = "mixed";
+  NewClient n{.id = "mixed"};
   n.tls_client_auth_san_uri = "spiffe://example.org/ns/prod/payments";
   n.auth_methods = {"tls_client_auth", "client_secret_basic"};
   auto created = registry_->create(std::move(n), now_);

@@ -53,15 +53,15 @@ inline constexpr std::size_t kMaxClientKeys = 16;
 inline constexpr std::size_t kMaxClientCertificates = 16;
 inline constexpr std::size_t kMaxSubjectDnBytes = 1024;
 
+// Every member has `{}`, so a designated initializer names only what it sets.
 struct NewClient {
-  std::optional<std::string> id;  // generated ("cl_" + 16 base32 characters) when absent
-  std::string name;               // defaults to the id
-  std::map<std::string, std::string> attributes;
-  std::vector<std::string> allowed_scopes;     // RFC 6749 §3.3 scope tokens
-  std::vector<std::string> allowed_audiences;  // see is_valid_audience()
-  std::vector<std::string> auth_methods;       // default: default_auth_methods()
+  std::optional<std::string> id{};  // generated ("cl_" + 16 base32 characters) when absent
+  std::string name{};               // defaults to the id
+  std::map<std::string, std::string> attributes{};
+  std::vector<std::string> allowed_scopes{};     // RFC 6749 §3.3 scope tokens
+  std::vector<std::string> allowed_audiences{};  // see is_valid_audience()
+  std::vector<std::string> auth_methods{};       // default: default_auth_methods()
   // Public keys for private_key_jwt, at most one of the two (see check_client_keys()).
-  // The `{}` lets designated initializers that stop at auth_methods stand.
   std::string jwks{};      // JSON text of a JWKS; empty: none
   std::string jwks_uri{};  // where the client publishes its JWKS; empty: none
   // RFC 8705 §2.1.2, for tls_client_auth: at most one of the three (see Client).

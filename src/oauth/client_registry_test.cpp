@@ -121,8 +121,7 @@ TEST_F(ClientRegistryTest, CreateValidatesInput) {
 
 TEST_F(ClientRegistryTest, DuplicateIdIsRefused) {
   create("billing");
-  NewClient again;
-  again.id = "billing";
+  NewClient again{.id = "billing"};
   auto r = registry_->create(std::move(again), clock_.now());
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Code::kAlreadyExists);
@@ -150,8 +149,7 @@ TEST_F(ClientRegistryTest, GetListAndReload) {
 
 TEST_F(ClientRegistryTest, StoreFailureLeavesCacheUnchanged) {
   store_.fail_next();
-  NewClient n;
-  n.id = "svc";
+  NewClient n{.id = "svc"};
   auto r = registry_->create(std::move(n), clock_.now());
   ASSERT_FALSE(r.has_value());
   EXPECT_EQ(r.error().code, Code::kUnavailable);
@@ -284,8 +282,7 @@ TEST(ClientSecretTest, MadeSecretsAre256BitsAndStoredAsTheirDigest) {
 }
 
 TEST(ValidateNewClientTest, NormalisesLikeCreate) {
-  NewClient n;
-  n.id = "svc";
+  NewClient n{.id = "svc"};
   n.allowed_scopes = {"write", "read", "read"};
   n.allowed_audiences = {"https://b", "https://a"};
   ASSERT_TRUE(validate_new_client(n).has_value());
@@ -485,8 +482,7 @@ TEST(ClientKeysTest, JwksUriIsHttpsOrLoopbackHttp) {
 }
 
 TEST_F(ClientRegistryTest, KeyOnlyClientIsCreatedWithoutASecret) {
-  NewClient n;
-  n.id = "keyed";
+  NewClient n{.id = "keyed"};
   n.jwks_uri = "https://keys.example.com/jwks.json";
   auto created = registry_->create(std::move(n), clock_.now());
   ASSERT_TRUE(created.has_value()) << created.error().message;
@@ -548,8 +544,7 @@ TEST_F(ClientRegistryTest, SetKeysStoreFailureLeavesCacheUnchanged) {
 
 TEST_F(ClientRegistryTest, AssertionVerifierSeesTheParsedRegisteredKeys) {
   auto key = jose::Jwk::generate(jose::Algorithm::kES256);
-  NewClient n;
-  n.id = "keyed";
+  NewClient n{.id = "keyed"};
   n.jwks = jose::JwkSet({key->public_key()}).to_json();
   ASSERT_TRUE(registry_->create(std::move(n), clock_.now()).has_value());
   // The same after a reload from the store.
@@ -594,8 +589,7 @@ const std::string kThumbprintA = std::string(42, 'A') + "A";
 const std::string kThumbprintB = std::string(42, 'B') + "A";
 
 NewClient tls_client(std::vector<std::string> methods = {}) {
-  NewClient n;
-  n.id = "payments";
+  NewClient n{.id = "payments"};
   n.auth_methods = std::move(methods);
   return n;
 }

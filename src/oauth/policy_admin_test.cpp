@@ -316,8 +316,7 @@ TEST_F(PolicyAdminTest, KeysRegisteredThroughTheApiAreKeptAndCount) {
   // An existing client that registered its JWKS through the admin API may be declared
   // with private_key_jwt and no jwks_uri; the next apply keeps its keys.
   auto key = jose::Jwk::generate(jose::Algorithm::kES256);
-  NewClient n;
-  n.id = "api-keyed";
+  NewClient n{.id = "api-keyed"};
   n.jwks = jose::JwkSet({key->public_key()}).to_json();
   auto created = registry_->create(std::move(n), kT1);
   ASSERT_TRUE(created.has_value());
@@ -432,8 +431,7 @@ TEST_F(PolicyAdminTest, TrustDomainIsChecked) {
 }
 
 TEST_F(PolicyAdminTest, CertificatesRegisteredThroughTheApiAreKeptAndCount) {
-  NewClient n;
-  n.id = "edge";
+  NewClient n{.id = "edge"};
   n.tls_client_certificates = {std::string(43, 'A')};
   ASSERT_TRUE(registry_->create(std::move(n), kT1).has_value());
   constexpr std::string_view kDeclared = R"yaml(version: 1
@@ -537,8 +535,7 @@ TEST_F(PolicyAdminTest, DisabledClientIsNotReEnabled) {
 }
 
 TEST_F(PolicyAdminTest, ClientsNoPolicyDeclaredAreLeftAlone) {
-  NewClient legacy;
-  legacy.id = "legacy-batch";
+  NewClient legacy{.id = "legacy-batch"};
   legacy.allowed_scopes = {"reports:read"};
   legacy.allowed_audiences = {"https://reports.example"};
   auto created = registry_->create(std::move(legacy), kT1);
@@ -559,8 +556,7 @@ TEST_F(PolicyAdminTest, ClientsNoPolicyDeclaredAreLeftAlone) {
 }
 
 TEST_F(PolicyAdminTest, ExistingClientOfTheSameNameIsTakenOver) {
-  NewClient existing;
-  existing.id = "video-service";
+  NewClient existing{.id = "video-service"};
   existing.name = "Video";
   existing.allowed_scopes = {"everything"};
   existing.allowed_audiences = {"https://old.example"};

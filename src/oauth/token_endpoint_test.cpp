@@ -230,8 +230,7 @@ TEST_F(TokenEndpointTest, ScopeRules) {
 }
 
 TEST_F(TokenEndpointTest, ClientWithoutScopesGetsATokenWithoutScope) {
-  NewClient n;
-  n.id = "bare";
+  NewClient n{.id = "bare"};
   n.allowed_audiences = {kApi};
   auto c = clients_->create(std::move(n), clock_.now());
   ASSERT_TRUE(c.has_value());
@@ -668,8 +667,7 @@ TEST_F(PolicyTokenTest, EnvironmentsAreSeparated) {
 
 TEST_F(PolicyTokenTest, IssuerAudienceBypassesThePolicy) {
   // An operator's client the policy does not know, for sigil's own API.
-  NewClient n;
-  n.id = "ops";
+  NewClient n{.id = "ops"};
   n.allowed_scopes = {"sigil:admin"};
   n.allowed_audiences = {kIssuer};
   auto ops = clients_->create(std::move(n), clock_.now());
@@ -1067,8 +1065,7 @@ class RequireMtlsTest : public MutualTlsTokenTest {
     ASSERT_TRUE(compiled.has_value()) << compiled.error().message;
     holder_.set(std::move(*compiled));
 
-    NewClient n;
-    n.id = "payments";
+    NewClient n{.id = "payments"};
     n.tls_client_auth_san_uri = "spiffe://example.org/payments";
     n.auth_methods = {"tls_client_auth", "client_secret_basic"};
     n.allowed_scopes = {"ledger:write"};
