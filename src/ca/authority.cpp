@@ -556,9 +556,14 @@ Result<CaKeyInfo> CertificateAuthority::import_intermediate(std::string_view int
   SIGIL_CHECK(store_.update_ca_key(intermediate));
   SIGIL_CHECK(reload_locked());
 
+  return stored_info(intermediate.id, now);
+}
+
+Result<CaKeyInfo> CertificateAuthority::stored_info(std::string_view id, TimePoint now) const {
   auto fresh = state();
-  const State::Entry* entry = fresh->find(intermediate.id);
-  if (!entry) return std::unexpected(Error::internal("the imported intermediate is not stored"));
+  const State::Entry* entry = fresh->find(id);
+  if (!entry)
+    return std::unexpected(Error::internal("CA key " + std::string(id) + " is not stored"));
   return CaKeyInfo{entry->record, fresh->state_of(*entry, now)};
 }
 
@@ -583,10 +588,7 @@ Result<CaKeyInfo> CertificateAuthority::rotate_intermediate(const CaOptions& opt
                                      *s->trust_domain, options, now, s->next_activation(now)));
   SIGIL_CHECK(store_.create_ca_key(record));
   SIGIL_CHECK(reload_locked());
-  auto fresh = state();
-  const State::Entry* entry = fresh->find(record.id);
-  if (!entry) return std::unexpected(Error::internal("the new intermediate is not stored"));
-  return CaKeyInfo{entry->record, fresh->state_of(*entry, now)};
+  return stored_info(record.id, now);
 }
 
 Result<std::optional<CaKeyInfo>> CertificateAuthority::rotate_if_due(const CaOptions& options,

@@ -154,6 +154,8 @@ class CertificateAuthority {
 
   struct State;  // trust domain, parsed records, opened issuers; immutable once built
   std::shared_ptr<const State> state() const;
+  // The listing of a key just written (after reload_locked()).
+  Result<CaKeyInfo> stored_info(std::string_view id, TimePoint now) const;
   Result<void> reload_locked();  // requires write_mu_
 
   CaStore& store_;
