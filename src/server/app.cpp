@@ -64,7 +64,20 @@ App::App(Services services)
 void App::handle(http::Request&& request, http::Responder respond) {
   Outcome outcome;
   const auto it = routes_.find(request.path);
-  if (request.path == "/v1/certificates" && request.method == "POST") {
+  if (request.path == "/v1/certificates" && request.method == "POST" && s_.blocking != nullptr) {
+    auto work = [this, request = std::move(request), respond]() mutable {
+      finish(issue_certificate(request), std::move(respond));
+    };
+    if (!s_.blocking->post(std::move(work))) {
+      http::Response busy =
+          http::Response::error(503, "temporarily_unavailable", "too many certificate requests");
+      busy.set_header("Retry-After", "1");
+      busy.route = "/v1/certificates";
+      count_denial("certificates", "busy");
+      respond(std::move(busy));
+    }
+    return;
+  } else if (request.path == "/v1/certificates" && request.method == "POST") {
     outcome = issue_certificate(request);
   } else if (it == routes_.end() && request.path.starts_with("/v1/")) {
     outcome = admin(request);
@@ -80,7 +93,10 @@ void App::handle(http::Request&& request, http::Responder respond) {
     outcome = (this->*(it->second.route))(request);
     if (outcome.response.route.empty()) outcome.response.route = request.path;
   }
+  finish(std::move(outcome), std::move(respond));
+}
 
+void App::finish(Outcome&& outcome, http::Responder respond) {
   if (!outcome.event) {
     respond(std::move(outcome.response));
     return;

@@ -32,6 +32,7 @@
 #include "oauth/revocation.hpp"
 #include "oauth/token_endpoint.hpp"
 #include "policy/engine.hpp"
+#include "server/blocking_work.hpp"
 
 namespace sigil::server {
 
@@ -63,6 +64,9 @@ struct Services {
   // The mutual-TLS listener's base URL (requests that arrive there have a
   // peer_certificate): DPoP proofs and client assertions sent there name it. Empty: none.
   std::string mtls_url = {};
+  // Where certificate issuance runs (signing and a durable commit take milliseconds, which
+  // the HTTP threads must not spend); null: on the calling thread (tests).
+  BlockingWork* blocking = nullptr;
   // Readiness beyond "a key is active": e.g. the store answers. Empty string = ready.
   std::function<std::string()> readiness_problem;
 };
@@ -175,6 +179,8 @@ class App {
   static oauth::PresentedCredentials presented_credentials(const http::Request& request);
 
   audit::Event new_event(const http::Request& request, std::string name) const;
+  // Answers with the outcome, after its audit record (if any) is durable.
+  void finish(Outcome&& outcome, http::Responder respond);
   void count_denial(std::string_view endpoint, std::string_view reason);
 
   static constexpr std::size_t kBearerCacheSize = 10'000;

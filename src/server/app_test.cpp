@@ -1190,5 +1190,43 @@ TEST_F(CertificateRoutesTest, DpopBoundTokenOnlyWithAProofForThisRequest) {
   EXPECT_EQ(send_released(bearer).status, 401u);
 }
 
+TEST_F(CertificateRoutesTest, IssuanceRunsOnTheBlockingWorkThreads) {
+  BlockingWork blocking(1, 4);
+  app_ = std::make_unique<App>(Services{.clock = clock_,
+                                        .issuer = kIssuer,
+                                        .clients = *clients_,
+                                        .keys = *keys_,
+                                        .revocations = *revocations_,
+                                        .revocation = *revocation_,
+                                        .token_endpoint = *endpoint_,
+                                        .assertions = &assertions_,
+                                        .api_keys = *api_keys_,
+                                        .policy = policy_,
+                                        .policy_admin = *policy_admin_,
+                                        .policy_file = {},
+                                        .audit = sink_,
+                                        .metrics = metrics_,
+                                        .ca = ca_.get(),
+                                        .certificate_records = &ca_store_,
+                                        .mtls_url = kMtlsUrl,
+                                        .blocking = &blocking,
+                                        .readiness_problem = {}});
+  const std::string token = workload_token();
+  auto out = std::make_shared<std::optional<http::Response>>();
+  send(admin_request("POST", "/v1/certificates", csr_body(), token), out);
+  blocking.stop();                 // the issuance has run
+  EXPECT_FALSE(out->has_value());  // and waits for its audit record
+  sink_.release_all();
+  ASSERT_TRUE(out->has_value());
+  EXPECT_EQ((*out)->status, 201u) << (*out)->body;
+  EXPECT_EQ(sink_.events.back().event, "certificate.issue");
+
+  // A stopped (or full) pool answers 503 at once.
+  auto busy = send(admin_request("POST", "/v1/certificates", csr_body(), token));
+  ASSERT_TRUE(busy.has_value());
+  EXPECT_EQ(busy->status, 503u);
+  EXPECT_EQ(busy->header("Retry-After"), "1");
+}
+
 }  // namespace
 }  // namespace sigil::server

@@ -158,6 +158,9 @@ int run_serve(const Config& config) {
   oauth::TokenEndpoint token_endpoint(**clients, **keys, &policy, &assertions, &**revocations);
   auto metrics = std::make_shared<http::MetricsRegistry>();
   auto* store_ptr = store->get();
+  // Certificate issuance waits on a durable commit: its own threads, as many as the cores
+  // (at least two, so one waiting on the disk leaves one signing), 256 requests queued.
+  BlockingWork blocking(std::max(2u, std::thread::hardware_concurrency()), 256);
   App app(Services{
       .clock = clock,
       .issuer = issuer,
@@ -176,6 +179,7 @@ int run_serve(const Config& config) {
       .ca = authority->get(),
       .certificate_records = store->get(),
       .mtls_url = mtls_url,
+      .blocking = &blocking,
       .readiness_problem = [store_ptr]() -> std::string {
         auto probe = store_ptr->get_setting("issuer");
         return probe ? "" : "store: " + probe.error().message;
@@ -296,6 +300,7 @@ int run_serve(const Config& config) {
     mtls_server->stop();
     mtls_thread.join();
   }
+  blocking.stop();  // what was accepted is answered (or dropped with the connection)
   last_used_writer.request_stop();
   last_used_writer.join();
   spdlog::info("stopped; draining the audit log");
