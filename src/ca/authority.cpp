@@ -538,22 +538,22 @@ Result<CaKeyInfo> CertificateAuthority::import_intermediate(std::string_view int
   for (const auto& e : s->entries) {
     if (s->is_root(e) && e.certificate && e.certificate->der() == root.der()) root_id = e.record.id;
   }
+  std::optional<CaKeyRecord> new_root;
   if (root_id.empty()) {
-    CaKeyRecord root_record;
-    root_record.id = new_id(kRootIdPrefix);
-    root_record.kind = CaKeyKind::kRoot;
-    root_record.certificate_pem = root.pem();
-    root_record.created_at = now;
-    root_record.activates_at = now;
-    root_record.not_after = root.not_after();
-    SIGIL_CHECK(store_.create_ca_key(root_record));
-    root_id = root_record.id;
+    new_root.emplace();
+    new_root->id = new_id(kRootIdPrefix);
+    new_root->kind = CaKeyKind::kRoot;
+    new_root->certificate_pem = root.pem();
+    new_root->created_at = now;
+    new_root->activates_at = now;
+    new_root->not_after = root.not_after();
+    root_id = new_root->id;
   }
   intermediate.certificate_pem = cert.pem();
   intermediate.parent_id = root_id;
   intermediate.activates_at = s->next_activation(now);
   intermediate.not_after = cert.not_after();
-  SIGIL_CHECK(store_.update_ca_key(intermediate));
+  SIGIL_CHECK(store_.import_ca_keys(new_root, intermediate));
   SIGIL_CHECK(reload_locked());
 
   return stored_info(intermediate.id, now);

@@ -26,6 +26,11 @@ class CaStore {
   virtual Result<std::optional<std::string>> get_trust_domain() = 0;
   virtual Result<void> create_ca_key(const CaKeyRecord& key) = 0;
   virtual Result<void> update_ca_key(const CaKeyRecord& key) = 0;  // by id
+  // In one transaction: creates `new_root` (when given) and replaces `intermediate` (by
+  // id), so an import never leaves a root stored without the intermediate it came with.
+  // Errors as create_ca_key and update_ca_key; nothing is written if either fails.
+  virtual Result<void> import_ca_keys(const std::optional<CaKeyRecord>& new_root,
+                                      const CaKeyRecord& intermediate) = 0;
   // Every record, ordered by created_at then id.
   virtual Result<std::vector<CaKeyRecord>> list_ca_keys() = 0;
 };

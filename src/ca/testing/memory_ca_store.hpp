@@ -62,6 +62,19 @@ class MemoryCaStore final : public CaStore, public CertificateStore {
     it->second = key;
     return Ok();
   }
+  Result<void> import_ca_keys(const std::optional<CaKeyRecord>& new_root,
+                              const CaKeyRecord& intermediate) override {
+    std::lock_guard lock(mu_);
+    SIGIL_CHECK(injected_failure());
+    if (new_root && keys_.contains(new_root->id)) {
+      return std::unexpected(Error::already_exists("CA key " + new_root->id));
+    }
+    auto it = keys_.find(intermediate.id);
+    if (it == keys_.end()) return std::unexpected(Error::not_found("CA key " + intermediate.id));
+    it->second = intermediate;
+    if (new_root) keys_.emplace(new_root->id, *new_root);
+    return Ok();
+  }
   Result<std::vector<CaKeyRecord>> list_ca_keys() override {
     std::lock_guard lock(mu_);
     SIGIL_CHECK(injected_failure());

@@ -1666,6 +1666,40 @@ TEST_P(CaConformance, CreateUpdateAndList) {
   expect_same(external, (*all)[3]);
 }
 
+TEST_P(CaConformance, ImportWritesTheRootAndTheIntermediateTogether) {
+  ca::CaKeyRecord pending = ca_intermediate("int-p", "", 1'700'000'100);
+  pending.certificate_pem.clear();
+  ASSERT_TRUE(cas().initialise_ca("example.org", {pending}).has_value());
+  ca::CaKeyRecord root = ca_root("root-x", 1'700'000'200);
+  root.sealed_private_key.clear();  // external
+  ca::CaKeyRecord completed = ca_intermediate("int-p", "root-x", 1'700'000'100);
+
+  // An intermediate that is not stored: the root is not written either.
+  ca::CaKeyRecord missing = ca_intermediate("int-missing", "root-x", 1'700'000'100);
+  auto failed = cas().import_ca_keys(root, missing);
+  ASSERT_FALSE(failed.has_value());
+  EXPECT_EQ(failed.error().code, Code::kNotFound);
+  EXPECT_EQ(key_ids(), std::vector<std::string>{"int-p"});
+
+  ASSERT_TRUE(cas().import_ca_keys(root, completed).has_value());
+  auto all = cas().list_ca_keys();
+  ASSERT_TRUE(all.has_value());
+  ASSERT_EQ(all->size(), 2u);
+  expect_same(completed, (*all)[0]);
+  expect_same(root, (*all)[1]);
+
+  // A root stored already: only the intermediate changes; a duplicate root writes nothing.
+  completed.not_after = at(1'900'000'000);
+  ASSERT_TRUE(cas().import_ca_keys(std::nullopt, completed).has_value());
+  completed.not_after = at(1'950'000'000);
+  auto duplicate = cas().import_ca_keys(root, completed);
+  ASSERT_FALSE(duplicate.has_value());
+  EXPECT_EQ(duplicate.error().code, Code::kAlreadyExists);
+  all = cas().list_ca_keys();
+  ASSERT_TRUE(all.has_value());
+  EXPECT_EQ((*all)[0].not_after, at(1'900'000'000));
+}
+
 TEST_P(CaConformance, DuplicateKeyIsAlreadyExists) {
   ASSERT_TRUE(cas().create_ca_key(ca_root("root-1", 1'700'000'000)).has_value());
   auto again = cas().create_ca_key(ca_intermediate("root-1", "", 1'700'000'100));

@@ -1080,6 +1080,14 @@ Result<void> SqliteStore::update_ca_key(const ca::CaKeyRecord& key) {
   return Ok();
 }
 
+Result<void> SqliteStore::import_ca_keys(const std::optional<ca::CaKeyRecord>& new_root,
+                                         const ca::CaKeyRecord& intermediate) {
+  return transaction([&]() -> Result<void> {
+    if (new_root) SIGIL_CHECK(create_ca_key(*new_root));
+    return update_ca_key(intermediate);
+  });
+}
+
 Result<std::vector<ca::CaKeyRecord>> SqliteStore::list_ca_keys() {
   std::lock_guard lock(mu_);
   SIGIL_TRY(st,

@@ -140,6 +140,8 @@ class SqliteStore final : public oauth::ClientStore,
   Result<std::optional<std::string>> get_trust_domain() override;
   Result<void> create_ca_key(const ca::CaKeyRecord& key) override;
   Result<void> update_ca_key(const ca::CaKeyRecord& key) override;
+  Result<void> import_ca_keys(const std::optional<ca::CaKeyRecord>& new_root,
+                              const ca::CaKeyRecord& intermediate) override;
   Result<std::vector<ca::CaKeyRecord>> list_ca_keys() override;
 
   // CertificateStore
