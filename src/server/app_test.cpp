@@ -94,6 +94,7 @@ class AppTest : public ::testing::Test {
                                           .ca = ca_.get(),
                                           .certificate_records = &ca_store_,
                                           .mtls_url = kMtlsUrl,
+                                          .blocking = blocking_,
                                           .readiness_problem = {}});
   }
 
@@ -155,7 +156,8 @@ class AppTest : public ::testing::Test {
   std::unique_ptr<oauth::TokenEndpoint> endpoint_;
   policy::PolicyHolder policy_;
   std::unique_ptr<oauth::PolicyAdministration> policy_admin_;
-  std::string policy_file_;  // set before SetUp() to test the file mode
+  std::string policy_file_;           // set before SetUp() to test the file mode
+  BlockingWork* blocking_ = nullptr;  // set, then make_app(), to issue on worker threads
   apikeys::testing::MemoryStore key_store_;
   std::unique_ptr<apikeys::ApiKeyService> api_keys_;
   ca::testing::MemoryCaStore ca_store_;
@@ -1192,25 +1194,8 @@ TEST_F(CertificateRoutesTest, DpopBoundTokenOnlyWithAProofForThisRequest) {
 
 TEST_F(CertificateRoutesTest, IssuanceRunsOnTheBlockingWorkThreads) {
   BlockingWork blocking(1, 4);
-  app_ = std::make_unique<App>(Services{.clock = clock_,
-                                        .issuer = kIssuer,
-                                        .clients = *clients_,
-                                        .keys = *keys_,
-                                        .revocations = *revocations_,
-                                        .revocation = *revocation_,
-                                        .token_endpoint = *endpoint_,
-                                        .assertions = &assertions_,
-                                        .api_keys = *api_keys_,
-                                        .policy = policy_,
-                                        .policy_admin = *policy_admin_,
-                                        .policy_file = {},
-                                        .audit = sink_,
-                                        .metrics = metrics_,
-                                        .ca = ca_.get(),
-                                        .certificate_records = &ca_store_,
-                                        .mtls_url = kMtlsUrl,
-                                        .blocking = &blocking,
-                                        .readiness_problem = {}});
+  blocking_ = &blocking;
+  make_app();
   const std::string token = workload_token();
   auto out = std::make_shared<std::optional<http::Response>>();
   send(admin_request("POST", "/v1/certificates", csr_body(), token), out);
